@@ -1,0 +1,49 @@
+/* The only user of curl/curl.h (STYLE.md): bounded bodies, no signing, no retries here. */
+#ifndef CLIQUE_HTTP_H
+#define CLIQUE_HTTP_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "buf.h"
+
+struct http_header {
+	const char *name;
+	const char *value;
+};
+
+struct http_request {
+	const char *method; /* "GET", "PUT", "DELETE", "HEAD" */
+	const char *url;
+	const struct http_header *headers;
+	size_t n_headers;
+	const void *body; /* PUT body, may be NULL */
+	size_t body_len;
+	size_t max_response; /* hard cap on the response body */
+	long timeout_ms;     /* whole transfer; 0 = 10 s */
+};
+
+struct http_response {
+	int result;  /* 0 = a status line arrived; else -errno (see http_perform) */
+	long status; /* HTTP status when result == 0 */
+	struct buf body;
+	char etag[128];   /* ETag header as sent (quotes kept), "" if none */
+	time_t date;      /* Date header, 0 if none or unparsable */
+	char error[160];  /* transport error text (curl's), "" on success */
+};
+
+int http_global_init(void);
+void http_global_cleanup(void);
+/*
+ * 0 when a response arrived, whatever its status. -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH,
+ * -EIO (other transport failures), -EMSGSIZE (body over max_response), -ENOMEM.
+ * resp must be freed with http_response_free() in every case.
+ */
+int http_perform(const struct http_request *req, struct http_response *resp);
+/* Runs n requests with at most max_parallel in flight (curl multi, kept-alive connections);
+ * each resp[i].result holds that request's outcome. Returns 0 or -ENOMEM. */
+int http_perform_many(const struct http_request *reqs, struct http_response *resps, size_t n,
+		      unsigned max_parallel);
+void http_response_free(struct http_response *resp);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * Peer records: JSON {"v":1,"nonce":…,"box":…}, box = XChaCha20-Poly1305 of the payload with the
+ * object name as associated data, so a record cannot be moved to another name (DESIGN.md 4).
+ */
+#ifndef CLIQUE_RECORD_H
+#define CLIQUE_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "buf.h"
+
+#define RECORD_MAX_SIZE 4096
+#define RECORD_OBJECT_MAX 256
+
+struct record {
+	char name[64];     /* validated: printable, no newline, '[', ']', '=', '"', '\\', '#', ';' */
+	char provider[16];
+	char region[64];
+	char zone[128];
+	uint8_t public_key[32];
+	struct ip_addr address; /* mesh address (IPv4) */
+	uint16_t port;          /* listen port */
+	struct ip_addr wan, lan, wan6; /* endpoints; family 0 = none */
+	uint64_t created, updated; /* unix seconds (server-corrected clock) */
+	uint64_t seq;              /* increases with every publish */
+};
+
+/* "<prefix>nodes/<32 hex of keyed BLAKE2b(name subkey, provider:instance-id)>" */
+int record_object_name(const uint8_t name_key[32], const char *prefix, const char *provider,
+		       const char *instance_id, char *out, size_t outlen);
+/* Serialises and seals rec; out is reset first. */
+int record_seal(const uint8_t record_key[32], const char *object_name, const struct record *rec,
+		struct buf *out);
+/*
+ * Pure: opens and strictly validates. -EMSGSIZE over RECORD_MAX_SIZE, -EBADMSG not a record
+ * envelope or authentication failed (wrong mesh key, moved object), -EPROTONOSUPPORT unknown
+ * version, -EINVAL payload fields missing, of the wrong type or out of range.
+ */
+int record_open(const uint8_t record_key[32], const char *object_name, const char *buf,
+		size_t len, struct record *ret);
+/* Only the payload JSON (for tests and the fuzz harness of the inner parser). */
+int record_payload_parse(const char *json, size_t len, struct record *ret);
+/* Validates a name/zone/region string per the rule above; 0 or -EINVAL. */
+int record_check_string(const char *s, size_t max);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * Cloud instance metadata: one provider per file, each a cheap offline detect(), a fetch() that
+ * does the HTTP dance, and pure parse functions (shared/DESIGN.md 2; STYLE.md 4, 12).
+ */
+#ifndef CLIQUE_PROVIDER_H
+#define CLIQUE_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../bootstrap/addr.h"
+
+struct config;
+
+/* Validated, fixed-size, no pointers into JSON. Every string is printable ASCII without
+ * newlines, '[', ']', '=', '"' or '\\' (it may end up in logs, records and unit files). */
+struct md_instance {
+	char provider[16]; /* "linode", "vultr", "static" */
+	char id[64];       /* Linode numeric id / Vultr instance-v2-id / config instance_id */
+	char name[64];     /* label / hostname */
+	char region[64];   /* lower case: "ap-south", "sgp" */
+	char private_net[64]; /* VLAN label or VPC network-v2-id; "" when none */
+	struct ip_addr wan4; /* family 0 = none */
+	struct ip_addr wan6;
+	struct ip_addr lan4;
+};
+
+struct md_provider {
+	const char *name;
+	/* Offline: DMI sys_vendor under sysfs_root ("/sys" normally). */
+	bool (*detect)(const char *sysfs_root);
+	/*
+	 * Fetches and parses, retrying with backoff until cfg->metadata_timeout. base_url is
+	 * cfg->metadata_url or the provider default. On failure ret_err (may be NULL) gets a one-line
+	 * reason with the URL and the last error.
+	 */
+	int (*fetch)(const struct config *cfg, struct md_instance *ret, char *ret_err,
+		     size_t errlen);
+};
+
+extern const struct md_provider md_linode, md_vultr, md_static;
+/* NULL-terminated, in detection order; md_static is last and never auto-detected. */
+extern const struct md_provider *const md_providers[];
+
+/* cfg->provider, else the first whose detect() matches; NULL when nothing matches. */
+const struct md_provider *md_provider_select(const struct config *cfg, const char *sysfs_root);
+/* Applies the config overrides (instance_id, name, region, wan_ipv4, wan_ipv6, lan_ipv4). */
+void md_apply_overrides(const struct config *cfg, struct md_instance *inst);
+
+/* Pure parsers: -EINVAL (or -EBADMSG for non-JSON) on anything malformed; *ret only on success. */
+int md_linode_parse_token(const char *buf, size_t len, char *ret_token, size_t tokenlen);
+int md_linode_parse_instance(const char *buf, size_t len, struct md_instance *ret);
+/* Fills the address fields and private_net of an instance already holding parse_instance's. */
+int md_linode_parse_network(const char *buf, size_t len, struct md_instance *inout);
+int md_vultr_parse(const char *buf, size_t len, struct md_instance *ret);
+
+#endif
