@@ -64,9 +64,10 @@ const char *addr_fmt(const struct ip_addr *a, char *out)
 
 const char *addr_fmt_endpoint(const struct ip_addr *a, uint16_t port, char *out)
 {
-	char ip[ADDR_STRLEN];
+	char ip[INET6_ADDRSTRLEN] = "(none)";
 
-	addr_fmt(a, ip);
+	if (a->family)
+		inet_ntop(a->family, &a->v4, ip, sizeof(ip));
 	if (a->family == AF_INET6)
 		snprintf(out, ADDR_STRLEN, "[%s]:%u", ip, port);
 	else

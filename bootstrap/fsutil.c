@@ -1,0 +1,142 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "fsutil.h"
+
+int fs_read_file(const char *path, size_t max, struct buf *out)
+{
+	char chunk[4096];
+	ssize_t n;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	buf_reset(out);
+	out->max = max;
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		r = buf_add(out, chunk, n);
+		if (r == -EMSGSIZE)
+			r = -EFBIG;
+		if (r < 0)
+			break;
+	}
+	close(fd);
+	return r;
+}
+
+static int same_content(const char *path, const void *data, size_t len)
+{
+	struct buf cur;
+	int r;
+
+	buf_init(&cur, len + 1);
+	r = fs_read_file(path, len + 1, &cur);
+	r = r == 0 && cur.len == len && !memcmp(cur.data, data, len);
+	buf_free(&cur);
+	return r;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash;
+	int fd, r = 0;
+
+	slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, gid_t gid)
+{
+	char tmp[PATH_MAX];
+	int fd, r;
+
+	if (same_content(path, data, len))
+		return 0;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	unlink(tmp); /* a leftover of a killed run with our pid */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	/* mode and group are final before the name appears: networkd never sees a wrong mode */
+	r = fchmod(fd, mode) < 0 ? -errno : 0;
+	if (!r && gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0)
+		r = -errno;
+	if (!r)
+		r = write_all(fd, data, len);
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (!r && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	r = fsync_dir_of(path);
+	return r < 0 ? r : 1;
+}
+
+int fs_mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	size_t i, len = strlen(path);
+
+	if (!len || len >= sizeof(tmp))
+		return -EINVAL;
+	memcpy(tmp, path, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		tmp[i] = path[i];
+	}
+	return 0;
+}

@@ -1,0 +1,21 @@
+/* Files that are never half-written: temp file in the same directory, fsync, rename, fsync dir. */
+#ifndef CLIQUE_FSUTIL_H
+#define CLIQUE_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+/*
+ * Writes path atomically with mode, and group gid unless gid == (gid_t)-1. When the file
+ * already holds exactly data it is left alone (not even its mtime changes): returns 0.
+ * Returns 1 when written, -errno on failure (the temp file is removed).
+ */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, gid_t gid);
+/* Reads a whole regular file of at most max bytes into out (reset first); -EFBIG beyond. */
+int fs_read_file(const char *path, size_t max, struct buf *out);
+/* mkdir -p with mode for the directories it creates. */
+int fs_mkdir_p(const char *path, mode_t mode);
+
+#endif

@@ -1,0 +1,788 @@
+/*
+ * clique-boot: the CLI and the orchestration of a run (shared/DESIGN.md 1). The only place that
+ * logs failures and chooses exit codes (sysexits, DESIGN.md 7).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "config.h"
+#include "fsutil.h"
+#include "http.h"
+#include "keys.h"
+#include "link.h"
+#include "log.h"
+#include "mesh.h"
+#include "networkd.h"
+#include "record.h"
+#include "s3.h"
+#include "state.h"
+#include "wg.h"
+#include "../metadata/provider.h"
+
+enum run_mode {
+	RUN_MODE_BOOT,
+	RUN_MODE_REFRESH,
+};
+
+struct options {
+	const char *config_path;
+	const char *root;
+	enum run_mode mode;
+	bool dry_run;
+	bool json;
+	enum log_level level;
+};
+
+/* Everything one run holds; torn down in run_free(). */
+struct run {
+	struct options opt;
+	struct config cfg;
+	struct md_instance md;
+	struct keys_mesh mk;
+	uint8_t private_key[32], public_key[32];
+	bool key_created;
+	struct record self;
+	char self_object[RECORD_OBJECT_MAX];
+	char state_dir[PATH_MAX];
+	char state_path[PATH_MAX + 16];
+	struct state st;
+	struct s3_client s3;
+	struct s3_listing listing;
+	bool bucket_failed; /* exit 75 at the end: we ran from the cache */
+	bool own_listed;
+	char own_listed_etag[S3_ETAG_MAX];
+	struct mesh_input *inputs;
+	size_t n_inputs;
+	struct mesh mesh;
+	/* what this run did, for the summary line the tests read */
+	unsigned units_written, wg_sets, link_changes, published;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: clique-boot [--refresh] [--dry-run [--json]] [--config FILE] [--root DIR]\n"
+		"                   [--verbose | --quiet] [--help] [--version]\n"
+		"\n"
+		"Joins this machine to a private WireGuard full mesh whose members find each\n"
+		"other through sealed records in an S3 bucket.\n"
+		"\n"
+		"  (no mode)      first boot: metadata, key, publish, read peers, units, apply\n"
+		"  --refresh      reconcile with the bucket: joins and leaves, sessions kept\n"
+		"  --dry-run      print what would be written and applied; change nothing\n"
+		"  --json         with --dry-run: the desired state as JSON\n"
+		"  --config FILE  config file (default " CONFIG_DEFAULT_PATH ")\n"
+		"  --root DIR     prefix every path written (tests, image builds)\n"
+		"  -v, --verbose  debug output;  -q, --quiet  warnings only\n"
+		"\n"
+		"Exit status: 0 ok, 64 usage, 69 metadata/WireGuard unavailable,\n"
+		"75 bucket unreachable (mesh kept from the cache), 78 configuration error.\n");
+}
+
+static int parse_options(int argc, char **argv, struct options *opt)
+{
+	static const struct option longopts[] = {
+		{"refresh", no_argument, NULL, 'r'},	{"dry-run", no_argument, NULL, 'n'},
+		{"json", no_argument, NULL, 'j'},	{"config", required_argument, NULL, 'c'},
+		{"root", required_argument, NULL, 'R'}, {"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},	{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	opt->config_path = CONFIG_DEFAULT_PATH;
+	opt->root = "";
+	opt->level = LOG_LEVEL_INFO;
+	while ((c = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			opt->mode = RUN_MODE_REFRESH;
+			break;
+		case 'n':
+			opt->dry_run = true;
+			break;
+		case 'j':
+			opt->json = true;
+			break;
+		case 'c':
+			opt->config_path = optarg;
+			break;
+		case 'R':
+			opt->root = optarg;
+			break;
+		case 'v':
+			opt->level = LOG_LEVEL_DEBUG;
+			break;
+		case 'q':
+			opt->level = LOG_LEVEL_QUIET;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EX_OK);
+		case 'V':
+			printf("clique-boot %s\n", CLIQUE_VERSION);
+			exit(EX_OK);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind != argc) {
+		log_warnx("unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (opt->json && !opt->dry_run) {
+		log_warnx("--json needs --dry-run");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static __attribute__((noreturn)) void die(struct run *run, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void run_free(struct run *run);
+
+static void die(struct run *run, int code, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_warnx("%s", line);
+	run_free(run);
+	exit(code);
+}
+
+static void load_config(struct run *run)
+{
+	extern char **environ;
+	struct config_error err = {0};
+	int r;
+
+	config_init(&run->cfg);
+	snprintf(run->cfg.root, sizeof(run->cfg.root), "%s", run->opt.root);
+	r = config_load(&run->cfg, run->opt.config_path, environ, &err);
+	if (r == -ENOENT && !err.text[0])
+		die(run, EX_CONFIG, "%s: no such file (the config, see --config)",
+		    run->opt.config_path);
+	if (r < 0)
+		die(run, EX_CONFIG, "%s: %s", run->opt.config_path,
+		    err.text[0] ? err.text : strerror(-r));
+	if (run->cfg.address_auto)
+		die(run, EX_CONFIG,
+		    "%s: address = auto is not supported by this version; set address = <ip>",
+		    run->opt.config_path);
+	r = config_path(&run->cfg, run->cfg.state_dir, run->state_dir, sizeof(run->state_dir));
+	if (r < 0)
+		die(run, EX_CONFIG, "state_dir: path too long");
+	snprintf(run->state_path, sizeof(run->state_path), "%s/state.json", run->state_dir);
+}
+
+static void fetch_metadata(struct run *run)
+{
+	const struct md_provider *prov;
+	char err[512] = "";
+	int r;
+
+	prov = md_provider_select(&run->cfg, "/sys");
+	if (!prov)
+		die(run, EX_CONFIG,
+		    "cannot tell the cloud from DMI sys_vendor; set provider = "
+		    "linode|vultr|static");
+	/* a refresh must not hang on a metadata service that is gone: the cache knows the
+	 * answer (DESIGN.md 7, "metadata unreachable at refresh: keep last values") */
+	if (run->opt.mode == RUN_MODE_REFRESH && run->st.has_metadata &&
+	    run->cfg.metadata_timeout > 10)
+		run->cfg.metadata_timeout = 10;
+	r = prov->fetch(&run->cfg, &run->md, err, sizeof(err));
+	if (r < 0 && run->opt.mode == RUN_MODE_REFRESH && run->st.has_metadata) {
+		log_warnx("metadata (%s): %s; keeping the last values", prov->name, err);
+		run->md = run->st.metadata;
+	} else if (r < 0) {
+		die(run, EX_UNAVAILABLE, "metadata (%s): %s", prov->name,
+		    err[0] ? err : strerror(-r));
+	}
+	md_apply_overrides(&run->cfg, &run->md);
+	log_debug("metadata: provider %s id '%s' name '%s' region '%s'", run->md.provider,
+		  run->md.id, run->md.name, run->md.region);
+}
+
+static void load_keys(struct run *run)
+{
+	char path[PATH_MAX + 16], pub[KEYS_BASE64_LEN];
+	int r;
+
+	keys_derive_mesh(run->cfg.mesh_key, &run->mk);
+	snprintf(path, sizeof(path), "%s/private.key", run->state_dir);
+	if (run->opt.dry_run && access(path, F_OK) < 0) {
+		/* changes nothing: a throwaway key stands in for the one a real run creates */
+		randombytes_buf(run->private_key, sizeof(run->private_key));
+		keys_clamp(run->private_key);
+		keys_public(run->private_key, run->public_key);
+		run->key_created = true;
+		return;
+	}
+	r = keys_load_or_create(path, run->private_key, run->public_key);
+	if (r < 0)
+		die(run, EX_CONFIG, "%s: %s", path,
+		    r == -EINVAL ? "not a WireGuard private key (base64 of 32 bytes)"
+				 : strerror(-r));
+	run->key_created = r == 1;
+	keys_to_base64(run->public_key, pub);
+	if (run->key_created)
+		log_info("created WireGuard key pair, public key %s", pub);
+}
+
+static void build_self(struct run *run)
+{
+	struct record *self = &run->self;
+	int r;
+
+	memset(self, 0, sizeof(*self));
+	snprintf(self->name, sizeof(self->name), "%s", run->md.name[0] ? run->md.name : run->md.id);
+	snprintf(self->provider, sizeof(self->provider), "%s", run->md.provider);
+	snprintf(self->region, sizeof(self->region), "%s", run->md.region);
+	r = mesh_zone(&run->cfg, &run->md, self->zone, sizeof(self->zone));
+	if (r < 0)
+		die(run, EX_CONFIG, "zone: cannot derive a valid zone; set zone =");
+	memcpy(self->public_key, run->public_key, sizeof(self->public_key));
+	self->address = run->cfg.address;
+	self->port = run->cfg.listen_port;
+	self->wan = run->md.wan4;
+	self->lan = run->md.lan4;
+	self->wan6 = run->md.wan6;
+	r = record_object_name(run->mk.name, run->cfg.prefix, self->provider, run->md.id,
+			       run->self_object, sizeof(run->self_object));
+	if (r < 0)
+		die(run, EX_CONFIG, "prefix: object name too long");
+}
+
+static const char *record_error(int r)
+{
+	switch (-r) {
+	case EMSGSIZE:
+		return "larger than 4 KiB";
+	case EBADMSG:
+		return "not sealed with this mesh key for this object name";
+	case EPROTONOSUPPORT:
+		return "unknown record version";
+	case EINVAL:
+		return "invalid payload";
+	case ENOENT:
+		return "deleted while reading";
+	default:
+		return strerror(-r);
+	}
+}
+
+/* Objects whose ETag differs from the cache, fetched in parallel; failures keep the cache. */
+static void fetch_changed(struct run *run)
+{
+	const struct s3_object **objs;
+	const char **keys;
+	struct s3_get_result *res;
+	size_t i, n = 0;
+	int r;
+
+	objs = calloc(run->listing.n + 1, sizeof(*objs));
+	keys = calloc(run->listing.n + 1, sizeof(*keys));
+	res = calloc(run->listing.n + 1, sizeof(*res));
+	if (!objs || !keys || !res)
+		die(run, EX_OSERR, "out of memory");
+	for (i = 0; i < run->listing.n; i++) {
+		const struct s3_object *o = &run->listing.objects[i];
+		const struct state_peer *sp = state_find_peer(&run->st, o->key);
+
+		if (!strcmp(o->key, run->self_object))
+			continue;
+		if (sp && !strcmp(sp->etag, o->etag))
+			continue;
+		objs[n] = o;
+		keys[n++] = o->key;
+	}
+	r = n ? s3_get_many(&run->s3, keys, n, RECORD_MAX_SIZE, res) : 0;
+	if (r < 0)
+		die(run, EX_OSERR, "bucket: %s", strerror(-r));
+	for (i = 0; i < n; i++) {
+		const struct s3_object *o = objs[i];
+		const char *etag = res[i].etag[0] ? res[i].etag : o->etag;
+
+		if (res[i].result == -EMSGSIZE) {
+			log_warnx("skipping record '%s': larger than 4 KiB", o->key);
+			/* cached empty, so it is not fetched again until it changes */
+			r = state_put_peer(&run->st, o->key, o->etag, o->last_modified, "", 0);
+		} else if (res[i].result == -ENOENT) {
+			r = 0; /* deleted since the listing: gone at the next refresh */
+		} else if (res[i].result < 0) {
+			errno = -res[i].result;
+			log_warn("bucket: GET '%s'", o->key);
+			run->bucket_failed = true;
+			r = 0;
+		} else {
+			r = state_put_peer(&run->st, o->key, etag, o->last_modified,
+					   res[i].body.data ? res[i].body.data : "",
+					   res[i].body.len);
+		}
+		if (r < 0)
+			die(run, EX_OSERR, "out of memory");
+	}
+	s3_get_results_free(res, n);
+	free(res);
+	free(keys);
+	free(objs);
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* After a complete listing, objects no longer in the bucket leave the cache: they left. */
+static void drop_unlisted(struct run *run)
+{
+	const char **listed;
+	size_t i, kept = 0;
+
+	listed = calloc(run->listing.n + 1, sizeof(*listed));
+	if (!listed)
+		die(run, EX_OSERR, "out of memory");
+	for (i = 0; i < run->listing.n; i++)
+		listed[i] = run->listing.objects[i].key;
+	qsort(listed, run->listing.n, sizeof(*listed), cmp_str_ptr);
+	for (i = 0; i < run->st.n_peers; i++) {
+		const char *key = run->st.peers[i].object;
+
+		if (bsearch(&key, listed, run->listing.n, sizeof(*listed), cmp_str_ptr))
+			run->st.peers[kept++] = run->st.peers[i];
+		else
+			free(run->st.peers[i].body);
+	}
+	run->st.n_peers = kept;
+	free(listed);
+}
+
+static void read_bucket(struct run *run)
+{
+	char prefix[RECORD_OBJECT_MAX];
+	size_t i;
+	int r;
+
+	r = s3_client_init(&run->s3, &run->cfg);
+	if (r < 0)
+		die(run, EX_CONFIG, "bucket_endpoint: '%s' is not a usable URL",
+		    run->cfg.bucket_endpoint);
+	snprintf(prefix, sizeof(prefix), "%snodes/", run->cfg.prefix);
+	r = s3_list(&run->s3, prefix, &run->listing);
+	if (r < 0) {
+		errno = -r;
+		log_warn("bucket %s/%s unreachable; using %zu cached peers",
+			 run->cfg.bucket_endpoint, run->cfg.bucket, run->st.n_peers);
+		run->bucket_failed = true;
+		return;
+	}
+	for (i = 0; i < run->listing.n; i++) {
+		if (!strcmp(run->listing.objects[i].key, run->self_object)) {
+			run->own_listed = true;
+			snprintf(run->own_listed_etag, sizeof(run->own_listed_etag), "%s",
+				 run->listing.objects[i].etag);
+		}
+	}
+	drop_unlisted(run);
+	fetch_changed(run);
+}
+
+/* Opens every cached record; a bad one is skipped with one warning naming its object. */
+static void open_records(struct run *run)
+{
+	size_t i;
+
+	run->inputs = calloc(run->st.n_peers + 1, sizeof(*run->inputs));
+	if (!run->inputs)
+		die(run, EX_OSERR, "out of memory");
+	for (i = 0; i < run->st.n_peers; i++) {
+		const struct state_peer *sp = &run->st.peers[i];
+		struct mesh_input *in = &run->inputs[run->n_inputs];
+		int r;
+
+		if (!strcmp(sp->object, run->self_object))
+			continue;
+		r = record_open(run->mk.record, sp->object, sp->body, sp->body_len, &in->rec);
+		if (r < 0) {
+			log_warnx("skipping record '%s': %s", sp->object, record_error(r));
+			continue;
+		}
+		snprintf(in->object, sizeof(in->object), "%s", sp->object);
+		in->last_modified = sp->last_modified;
+		run->n_inputs++;
+	}
+}
+
+static time_t server_now(const struct run *run)
+{
+	return time(NULL) + run->s3.clock_offset;
+}
+
+static void build_mesh(struct run *run)
+{
+	char q[256];
+	size_t i;
+	int r;
+
+	r = mesh_build(&run->cfg, &run->self, run->private_key, run->mk.psk, run->inputs,
+		       run->n_inputs, server_now(run), &run->mesh);
+	if (r < 0)
+		die(run, EX_SOFTWARE, "mesh: %s", strerror(-r));
+	for (i = 0; i < run->mesh.n_skipped; i++)
+		log_warnx("skipping record '%s': %s", run->mesh.skipped[i].object,
+			  run->mesh.skipped[i].reason);
+	if (run->mesh.address_conflict[0] && !run->own_listed) {
+		char a[ADDR_STRLEN];
+
+		die(run, EX_CONFIG,
+		    "address %s is already held by node '%s'; choose another address",
+		    addr_fmt(&run->cfg.address, a),
+		    log_quote(q, sizeof(q), run->mesh.address_conflict,
+			      sizeof(run->mesh.address_conflict)));
+	}
+}
+
+/* Digest of what peers see of us; the volatile fields (updated, seq) are left out. */
+static void self_digest(const struct record *r, uint8_t out[32])
+{
+	char text[1024], wan[ADDR_STRLEN], lan[ADDR_STRLEN], wan6[ADDR_STRLEN], a[ADDR_STRLEN];
+	int n;
+
+	crypto_generichash_state h;
+
+	n = snprintf(text, sizeof(text), "%s|%s|%s|%s|%s|%u|%s|%s|%s|", r->name, r->provider,
+		     r->region, r->zone, addr_fmt(&r->address, a), r->port, addr_fmt(&r->wan, wan),
+		     addr_fmt(&r->lan, lan), addr_fmt(&r->wan6, wan6));
+	crypto_generichash_init(&h, NULL, 0, 32);
+	crypto_generichash_update(&h, (const uint8_t *)text, n);
+	crypto_generichash_update(&h, r->public_key, sizeof(r->public_key));
+	crypto_generichash_final(&h, out, 32);
+}
+
+static void publish_self(struct run *run)
+{
+	struct state *st = &run->st;
+	uint8_t digest[32];
+	char etag[S3_ETAG_MAX] = "";
+	struct buf sealed;
+	time_t now = server_now(run);
+	int r;
+
+	if (run->bucket_failed)
+		return;
+	self_digest(&run->self, digest);
+	if (run->own_listed && !strcmp(run->own_listed_etag, st->self_etag) &&
+	    !strcmp(st->self_object, run->self_object) &&
+	    !sodium_memcmp(digest, st->self_digest, sizeof(digest)))
+		return;
+	run->self.created = st->self_created ? st->self_created : (uint64_t)now;
+	run->self.updated = now;
+	/* seq only grows, also across a clock that jumps back */
+	run->self.seq = st->self_seq + 1 > (uint64_t)now ? st->self_seq + 1 : (uint64_t)now;
+	buf_init(&sealed, RECORD_MAX_SIZE);
+	r = record_seal(run->mk.record, run->self_object, &run->self, &sealed);
+	if (r < 0)
+		die(run, EX_SOFTWARE, "record: %s", strerror(-r));
+	r = s3_put(&run->s3, run->self_object, sealed.data, sealed.len, 0, etag);
+	buf_free(&sealed);
+	if (r < 0) {
+		errno = -r;
+		log_warn("bucket: publishing own record '%s'", run->self_object);
+		run->bucket_failed = true;
+		return;
+	}
+	snprintf(st->self_object, sizeof(st->self_object), "%s", run->self_object);
+	snprintf(st->self_etag, sizeof(st->self_etag), "%s", etag);
+	st->self_seq = run->self.seq;
+	st->self_created = run->self.created;
+	memcpy(st->self_digest, digest, sizeof(digest));
+	run->published = 1;
+	log_info("published own record %s (seq %llu)", run->self_object,
+		 (unsigned long long)run->self.seq);
+}
+
+static void write_units(struct run *run)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct buf netdev, network;
+	int r;
+
+	buf_init(&netdev, 1 << 24);
+	buf_init(&network, 1 << 16);
+	r = nd_render(&run->cfg, &run->mesh, &netdev, &network);
+	if (r < 0)
+		die(run, EX_SOFTWARE, "networkd: render: %s", strerror(-r));
+	r = config_path(&run->cfg, run->cfg.networkd_dir, dir, sizeof(dir));
+	if (!r)
+		r = fs_mkdir_p(dir, 0755);
+	if (!r)
+		r = nd_unit_path(dir, run->cfg.interface, "netdev", path, sizeof(path));
+	if (!r)
+		r = nd_write_if_changed(path, netdev.data, netdev.len);
+	if (r > 0)
+		run->units_written++;
+	if (r >= 0)
+		r = nd_unit_path(dir, run->cfg.interface, "network", path, sizeof(path));
+	if (r >= 0)
+		r = nd_write_if_changed(path, network.data, network.len);
+	if (r > 0)
+		run->units_written++;
+	buf_free(&netdev);
+	buf_free(&network);
+	if (r < 0)
+		die(run, EX_CANTCREAT, "networkd units in %s: %s", dir, strerror(-r));
+}
+
+static void apply_device(struct run *run)
+{
+	const struct wg_backend *be;
+	struct wg_device *live = NULL, *want = NULL, *changes = NULL;
+	struct ip_prefix addr = {.addr = run->cfg.address, .len = run->cfg.network.len};
+	bool created = false;
+	int r, changed = 0;
+
+	r = wg_backend_open(&run->cfg, &be, &created);
+	if (r == -EOPNOTSUPP)
+		die(run, EX_UNAVAILABLE, "kernel has no WireGuard and '%s' is not installed",
+		    run->cfg.userspace_command);
+	if (r == -EPERM)
+		die(run, EX_NOPERM, "%s: needs CAP_NET_ADMIN", run->cfg.interface);
+	if (r < 0)
+		die(run, EX_UNAVAILABLE, "%s: cannot create the WireGuard device: %s",
+		    run->cfg.interface, strerror(-r));
+	if (created)
+		log_info("%s: created (%s backend)", run->cfg.interface, be->name);
+	r = be->get(run->cfg.interface, &live);
+	if (!r)
+		r = mesh_to_device(&run->cfg, &run->mesh, &want);
+	if (!r)
+		r = wg_diff(live, want, &changes);
+	if (!r && !wg_device_is_noop(changes)) {
+		r = be->set(changes);
+		run->wg_sets++;
+	}
+	if (r < 0) {
+		errno = -r;
+		log_warn("%s: applying the mesh (%s backend)", run->cfg.interface, be->name);
+	}
+	wg_device_free(changes);
+	wg_device_free(want);
+	wg_device_free(live);
+	if (r < 0)
+		die(run, EX_UNAVAILABLE, "%s: the device was not configured", run->cfg.interface);
+	r = link_configure(run->cfg.interface, run->cfg.mtu, &addr, &changed);
+	if (r < 0)
+		die(run, EX_UNAVAILABLE, "%s: address, MTU or link state: %s", run->cfg.interface,
+		    strerror(-r));
+	run->link_changes = changed;
+}
+
+static void save_state(struct run *run)
+{
+	int r;
+
+	run->st.metadata = run->md;
+	run->st.has_metadata = true;
+	r = state_save(run->state_path, &run->st);
+	if (r < 0)
+		die(run, EX_CANTCREAT, "%s: %s", run->state_path, strerror(-r));
+}
+
+static void count_paths(const struct mesh *m, unsigned count[4])
+{
+	size_t i;
+
+	memset(count, 0, 4 * sizeof(*count));
+	for (i = 0; i < m->n_peers; i++)
+		count[m->peers[i].path]++;
+}
+
+static void print_summary(const struct run *run)
+{
+	unsigned paths[4];
+	char a[ADDR_STRLEN];
+
+	count_paths(&run->mesh, paths);
+	log_info("%s %s/%u zone %s: %zu peers (%u lan, %u wan, %u wan6, %u without endpoint), "
+		 "%zu skipped",
+		 run->cfg.interface, addr_fmt(&run->cfg.address, a), run->cfg.network.len,
+		 run->self.zone, run->mesh.n_peers, paths[MESH_PATH_LAN], paths[MESH_PATH_WAN],
+		 paths[MESH_PATH_WAN6], paths[MESH_PATH_NONE], run->mesh.n_skipped);
+	/* one stable line for operators' scripts and the tests (request and change counters) */
+	log_info("summary: peers=%zu skipped=%zu list=%u get=%u put=%u retries=%u units_written=%u "
+		 "wg_set=%u link_changed=%u bucket=%s",
+		 run->mesh.n_peers, run->mesh.n_skipped, run->s3.stats.list, run->s3.stats.get,
+		 run->s3.stats.put, run->s3.stats.retries, run->units_written, run->wg_sets,
+		 run->link_changes, run->bucket_failed ? "unreachable" : "ok");
+}
+
+static void json_set_ip(json_t *o, const char *key, const struct ip_addr *a)
+{
+	char s[ADDR_STRLEN];
+
+	if (a->family)
+		json_object_set_new(o, key, json_string(addr_fmt(a, s)));
+}
+
+static json_t *dry_run_json(const struct run *run)
+{
+	char pub[KEYS_BASE64_LEN], a[ADDR_STRLEN], ep[ADDR_STRLEN], cidr[ADDR_STRLEN + 8];
+	json_t *root, *self, *eps, *peers, *skipped;
+	size_t i;
+
+	keys_to_base64(run->public_key, pub);
+	eps = json_object();
+	json_set_ip(eps, "wan", &run->self.wan);
+	json_set_ip(eps, "lan", &run->self.lan);
+	json_set_ip(eps, "wan6", &run->self.wan6);
+	self = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:s, s:b}", "name",
+			 run->self.name, "provider", run->self.provider, "region", run->self.region,
+			 "zone", run->self.zone, "address", addr_fmt(&run->cfg.address, a),
+			 "public_key", pub, "listen_port", run->cfg.listen_port, "endpoints", eps,
+			 "object", run->self_object, "key_would_be_created", run->key_created);
+	peers = json_array();
+	for (i = 0; i < run->mesh.n_peers; i++) {
+		const struct mesh_peer *p = &run->mesh.peers[i];
+
+		keys_to_base64(p->rec.public_key, pub);
+		snprintf(cidr, sizeof(cidr), "%s/32", addr_fmt(&p->rec.address, a));
+		json_array_append_new(
+			peers,
+			json_pack("{s:s, s:s, s:s, s:s?, s:s, s:[s], s:s}", "name", p->rec.name,
+				  "zone", p->rec.zone, "public_key", pub, "endpoint",
+				  p->path == MESH_PATH_NONE
+					  ? NULL
+					  : addr_fmt_endpoint(&p->endpoint, p->endpoint_port, ep),
+				  "path", mesh_path_name(p->path), "allowed_ips", cidr, "object",
+				  p->object));
+	}
+	skipped = json_array();
+	for (i = 0; i < run->mesh.n_skipped; i++)
+		json_array_append_new(skipped,
+				      json_pack("{s:s, s:s}", "object", run->mesh.skipped[i].object,
+						"reason", run->mesh.skipped[i].reason));
+	root = json_pack("{s:o, s:s, s:o, s:o}", "self", self, "interface", run->cfg.interface,
+			 "peers", peers, "skipped", skipped);
+	return root;
+}
+
+static void print_dry_run(const struct run *run)
+{
+	char a[ADDR_STRLEN], ep[ADDR_STRLEN], pub[KEYS_BASE64_LEN];
+	size_t i;
+
+	if (run->opt.json) {
+		json_t *root = dry_run_json(run);
+
+		if (!root || json_dumpf(root, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0)
+			fprintf(stderr, "clique-boot: cannot render JSON\n");
+		putchar('\n');
+		json_decref(root);
+		return;
+	}
+	keys_to_base64(run->public_key, pub);
+	printf("self %s %s/%u zone %s key %s%s\n", run->self.name, addr_fmt(&run->cfg.address, a),
+	       run->cfg.network.len, run->self.zone, pub,
+	       run->key_created ? " (key would be created)" : "");
+	for (i = 0; i < run->mesh.n_peers; i++) {
+		const struct mesh_peer *p = &run->mesh.peers[i];
+
+		keys_to_base64(p->rec.public_key, pub);
+		printf("peer %s %s/32 zone %s %s %s key %s\n", p->rec.name,
+		       addr_fmt(&p->rec.address, a), p->rec.zone, mesh_path_name(p->path),
+		       p->path == MESH_PATH_NONE
+			       ? "-"
+			       : addr_fmt_endpoint(&p->endpoint, p->endpoint_port, ep),
+		       pub);
+	}
+	for (i = 0; i < run->mesh.n_skipped; i++)
+		printf("skipped %s: %s\n", run->mesh.skipped[i].object,
+		       run->mesh.skipped[i].reason);
+}
+
+static void run_free(struct run *run)
+{
+	mesh_free(&run->mesh);
+	free(run->inputs);
+	run->inputs = NULL;
+	s3_listing_free(&run->listing);
+	s3_client_wipe(&run->s3);
+	state_free(&run->st);
+	keys_mesh_wipe(&run->mk);
+	sodium_memzero(run->private_key, sizeof(run->private_key));
+	config_wipe(&run->cfg);
+	http_global_cleanup();
+}
+
+int main(int argc, char **argv)
+{
+	struct run run = {0};
+	int r, lock_fd = -1;
+
+	log_init(LOG_LEVEL_INFO);
+	if (parse_options(argc, argv, &run.opt) < 0)
+		return EX_USAGE;
+	log_init(run.opt.level);
+	umask(077); /* nothing we create is readable by others unless we say so */
+	if (sodium_init() < 0 || http_global_init() < 0)
+		die(&run, EX_OSERR, "cannot initialise libsodium or libcurl");
+	load_config(&run);
+	if (!run.opt.dry_run) {
+		r = fs_mkdir_p(run.state_dir, 0700);
+		if (!r)
+			r = lock_fd = state_lock(run.state_dir);
+		if (r < 0)
+			die(&run, EX_CANTCREAT, "%s: %s", run.state_dir, strerror(-r));
+	}
+	r = state_load(run.state_path, &run.st);
+	if (r < 0) {
+		/* a damaged cache only costs GETs: start from the bucket (the key is elsewhere) */
+		log_warnx("%s: unreadable (%s); starting with an empty cache", run.state_path,
+			  strerror(-r));
+		memset(&run.st, 0, sizeof(run.st));
+	}
+	fetch_metadata(&run);
+	load_keys(&run);
+	build_self(&run);
+	read_bucket(&run);
+	open_records(&run);
+	build_mesh(&run);
+	if (run.opt.dry_run) {
+		print_dry_run(&run);
+		run_free(&run);
+		return EX_OK;
+	}
+	publish_self(&run);
+	write_units(&run);
+	apply_device(&run);
+	save_state(&run);
+	if (run.s3.skew_seen)
+		log_warnx("clock differs from the bucket's by %ld s; requests were signed with the "
+			  "bucket's time",
+			  run.s3.clock_offset);
+	print_summary(&run);
+	r = run.bucket_failed ? EX_TEMPFAIL : EX_OK;
+	run_free(&run);
+	close(lock_fd);
+	return r;
+}

@@ -1,0 +1,254 @@
+#!/bin/bash
+# The seed's fleet on one machine, sourced by test-mesh.sh and demo.sh:
+#   3 "linode" nodes (region ap-south) on a shared private LAN bridge + the "internet" bridge,
+#   3 "vultr" nodes (region sgp, public NIC only, as in the seed) on the internet bridge,
+#   one real Ceph radosgw in its own namespace on the internet bridge (198.51.100.250:7480).
+# Every node is a network namespace plus a private mount namespace (own /run/wireguard for
+# wireguard-go's socket, own sysfs with a fake DMI sys_vendor so provider detection is real),
+# with its own fake metadata service at 169.254.169.254 (tests/fakes/metadata.py).
+# Only addresses inside these namespaces are used (documentation ranges).
+#
+# Caller sets: P (name prefix), BIN (clique-boot), and calls fleet_up / fleet_down.
+set -u
+
+: "${P:=cbe2e}"
+: "${BIN:=build/clique-boot}"
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ST=/run/clique-$P
+NODES="l1 l2 l3 v1 v2 v3"
+PY=/usr/bin/python3
+BUCKET=clique-$P
+S3_ADDR=198.51.100.250
+MESH_KEY=""
+export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1
+
+fleet_log() { awk -v a="$T0" -v b="$EPOCHREALTIME" -v m="$*" 'BEGIN{printf "[%6.2fs] %s\n", b-a, m}'; }
+cloud_of() { case $1 in l*) echo linode ;; *) echo vultr ;; esac; }
+idx_of() { echo "${1:1}"; }
+lan_ip() { case $1 in l*) echo "192.168.131.1$(idx_of "$1")" ;; *) echo "" ;; esac; }
+wan_ip() { case $1 in l*) echo "198.51.100.1$(idx_of "$1")" ;; *) echo "198.51.100.2$(idx_of "$1")" ;; esac; }
+mesh_ip() { case $1 in l*) echo "10.15.0.$(idx_of "$1")" ;; *) echo "10.15.1.$(idx_of "$1")" ;; esac; }
+node_name() { echo "$(cloud_of "$1")-$(idx_of "$1")"; }
+
+# Run a command "on" a node: its network, mount and UTS namespaces.
+on() {
+	local n=$1
+	shift
+	nsenter --net="/run/netns/$P-$n" --mount="$ST/ns/mnt-$n" --uts="$ST/ns/uts-$n" -- "$@"
+}
+
+# Start a daemon on a node, recording its own pid (nsenter execs, so $! is the daemon).
+on_bg() {
+	local n=$1 name=$2
+	shift 2
+	nsenter --net="/run/netns/$P-$n" --mount="$ST/ns/mnt-$n" --uts="$ST/ns/uts-$n" -- "$@" \
+		>"$ST/logs/$name.log" 2>&1 &
+	echo $! >"$ST/pids/$name"
+}
+
+fleet_down() {
+	set +e
+	local f n pid
+	for f in "$ST"/pids/*; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+	[ -d "$ST/rgw" ] && ip netns exec "$P-s3" bash "$TOP/tests/e2e/rgw.sh" down "$ST/rgw" 2>/dev/null
+	# anything still living in our namespaces (wireguard-go daemonised itself), by pid
+	for n in $NODES s3 fab; do
+		for pid in $(ip netns pids "$P-$n" 2>/dev/null); do kill "$pid" 2>/dev/null; done
+	done
+	sleep 0.3
+	for n in $NODES s3 fab; do
+		for pid in $(ip netns pids "$P-$n" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+	done
+	for f in "$ST"/ns/*; do [ -e "$f" ] && umount "$f" 2>/dev/null; done
+	mountpoint -q "$ST/ns" && umount "$ST/ns"
+	for n in $NODES s3 fab; do ip netns del "$P-$n" 2>/dev/null; done
+	[ -n "${KEEP_LOGS:-}" ] || rm -rf "$ST"
+	set -e
+}
+
+fabric_up() {
+	ip netns add "$P-fab"
+	ip -n "$P-fab" link set lo up
+	local br
+	for br in br-lan br-inet; do
+		ip -n "$P-fab" link add $br type bridge
+		ip -n "$P-fab" link set $br up
+	done
+	# the bucket: radosgw in its own namespace, reachable from the internet bridge
+	ip netns add "$P-s3"
+	ip -n "$P-s3" link set lo up
+	ip -n "$P-fab" link add s3 type veth peer name eth0 netns "$P-s3"
+	ip -n "$P-fab" link set s3 master br-inet up
+	ip -n "$P-s3" addr add "$S3_ADDR/24" dev eth0
+	ip -n "$P-s3" link set eth0 up
+}
+
+# A node: veths to its bridges, the metadata address on lo, a pinned mount + UTS namespace
+# with a tmpfs /run/wireguard and a sysfs whose class/dmi/id/sys_vendor names the cloud.
+node_up() {
+	local n=$1 ns=$P-$1 vendor
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	if [ -n "$(lan_ip "$n")" ]; then
+		ip -n "$P-fab" link add "$n-lan" type veth peer name eth1 netns "$ns"
+		ip -n "$P-fab" link set "$n-lan" master br-lan up
+		ip -n "$ns" addr add "$(lan_ip "$n")/24" dev eth1
+		ip -n "$ns" link set eth1 up
+	fi
+	ip -n "$P-fab" link add "$n-wan" type veth peer name eth0 netns "$ns"
+	ip -n "$P-fab" link set "$n-wan" master br-inet up
+	ip -n "$ns" addr add "$(wan_ip "$n")/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" addr add 169.254.169.254/32 dev lo
+	case $(cloud_of "$n") in linode) vendor=Linode ;; *) vendor=Vultr ;; esac
+	mkdir -p "$ST/nodes/$n/root"
+	touch "$ST/ns/mnt-$n" "$ST/ns/uts-$n"
+	nsenter --net="/run/netns/$ns" unshare --mount="$ST/ns/mnt-$n" --uts="$ST/ns/uts-$n" \
+		--propagation private sh -ec "
+		mkdir -p /run/wireguard
+		mount -t tmpfs -o mode=0755 wg-$n /run/wireguard
+		umount -l /sys
+		mount -t sysfs sysfs /sys
+		mkdir -p $ST/nodes/$n/sysfs
+		mount -t sysfs sysfs $ST/nodes/$n/sysfs
+		mount -t tmpfs -o mode=0755 dmi-$n /sys/class
+		mkdir -p /sys/class/net /sys/class/dmi/id
+		mount --bind $ST/nodes/$n/sysfs/class/net /sys/class/net
+		echo $vendor > /sys/class/dmi/id/sys_vendor
+		hostname $n"
+}
+
+# Metadata documents as the clouds serve them (shared/reference/metadata-and-s3.md A6, B4).
+metadata_json() {
+	local n=$1 i
+	i=$(idx_of "$n")
+	case $(cloud_of "$n") in
+	linode)
+		cat <<EOF
+{"instance": {"id": 4100000$i, "label": "linode-$i", "region": "ap-south",
+  "type": "g6-nanode-1", "specs": {"vcpus": 1, "memory": 1024, "gpus": 0, "transfer": 1000,
+  "disk": 25600}, "backups": {"enabled": false, "status": null},
+  "host_uuid": "a631b16d14534d84e2830da16d1b28e1d08d24d$i", "tags": ["clique"],
+  "image": {"id": "linode/debian12", "label": "Debian 12"}},
+ "network": {"interfaces": [],
+  "ipv4": {"public": ["$(wan_ip "$n")/32"], "private": ["$(lan_ip "$n")/32"], "shared": []},
+  "ipv6": {"slaac": "2001:db8:100::$i/128", "ranges": [], "link_local": "fe80::$i/128",
+   "shared_ranges": []}}}
+EOF
+		;;
+	vultr)
+		cat <<EOF
+{"bgp": {"ipv4": {"my-address": "", "my-asn": "", "peer-address": "", "peer-asn": ""},
+  "ipv6": {"my-address": "", "my-asn": "", "peer-address": "", "peer-asn": ""}},
+ "hostname": "vultr-$i", "instanceid": "4287222$i",
+ "instance-v2-id": "29bea708-2e6e-480a-90ad-0e6b5d5ad6$i$i",
+ "interfaces": [{"ipv4": {"additional": [], "address": "$(wan_ip "$n")",
+   "gateway": "198.51.100.1", "netmask": "255.255.255.0"},
+   "ipv6": {"additional": [], "address": "2001:db8:200::$i", "network": "2001:db8:200::",
+   "prefix": "64"}, "mac": "56:00:03:1b:4e:c$i", "network-type": "public"}],
+ "public-keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample test@clique"],
+ "region": {"regioncode": "SGP", "countrycode": "SG"},
+ "user-defined": [], "startup-script": "echo No configured startup script",
+ "user-data": "", "vendor-data": ""}
+EOF
+		;;
+	esac
+}
+
+metadata_up() {
+	local n=$1
+	metadata_json "$n" >"$ST/nodes/$n/metadata.json"
+	on_bg "$n" "metadata-$n" "$PY" "$TOP/tests/fakes/metadata.py" --provider "$(cloud_of "$n")" \
+		--data "$ST/nodes/$n/metadata.json" --log "$ST/logs/metadata-$n.req"
+}
+
+wait_metadata() {
+	local n=$1 i
+	for i in $(seq 100); do
+		on "$n" curl -s -o /dev/null --max-time 1 http://169.254.169.254/ && return 0
+		sleep 0.05
+	done
+	echo "metadata service of $n did not come up" >&2
+	return 1
+}
+
+# The operator's part: one config per node, secrets in files (the *_file keys), as user_data
+# would write them.
+node_config() {
+	local n=$1 d=$ST/nodes/$1
+	printf '%s\n' "$S3_SECRET_KEY" >"$d/secret_key"
+	printf '%s\n' "$MESH_KEY" >"$d/mesh_key"
+	chmod 600 "$d/secret_key" "$d/mesh_key"
+	cat >"$d/clique.conf" <<EOF
+# written by tests/e2e/fleet.sh for node $n ($(node_name "$n"))
+bucket_endpoint = http://$S3_ADDR:7480
+bucket = $BUCKET
+access_key = $S3_ACCESS_KEY
+secret_key_file = $d/secret_key
+mesh_key_file = $d/mesh_key
+network = 10.15.0.0/16
+address = $(mesh_ip "$n")
+listen_port = 51871
+metadata_timeout = 30
+EOF
+}
+
+s3cmd_fleet() {
+	ip netns exec "$P-s3" s3cmd --no-ssl --host="127.0.0.1:7480" --host-bucket="127.0.0.1:7480" \
+		--access_key="$S3_ACCESS_KEY" --secret_key="$S3_SECRET_KEY" --region=us-east-1 \
+		--signature-v2=false -q "$@"
+}
+
+fleet_up() {
+	T0=$EPOCHREALTIME
+	fleet_down >/dev/null 2>&1 || true
+	mkdir -p "$ST"/{ns,pids,logs,nodes}
+	mount --bind "$ST/ns" "$ST/ns"
+	mount --make-private "$ST/ns"
+	fabric_up
+	ip netns exec "$P-s3" bash "$TOP/tests/e2e/rgw.sh" up "$ST/rgw" 7480 "$S3_ADDR" \
+		>"$ST/logs/rgw.log" 2>&1 || { cat "$ST/logs/rgw.log"; return 1; }
+	# shellcheck disable=SC1091
+	. "$ST/rgw/env"
+	s3cmd_fleet mb "s3://$BUCKET"
+	MESH_KEY=$(head -c 32 /dev/urandom | base64)
+	local n
+	for n in $NODES; do
+		node_up "$n"
+		metadata_up "$n"
+		node_config "$n"
+	done
+	for n in $NODES; do wait_metadata "$n"; done
+	fleet_log "fleet up: 6 nodes, radosgw, 6 metadata services"
+}
+
+# clique-boot on node n with extra args; output in $ST/logs/boot-<n>-<tag>.log
+run_node() {
+	local n=$1 tag=$2
+	shift 2
+	on "$n" "$BIN" --config "$ST/nodes/$n/clique.conf" --root "$ST/nodes/$n/root" "$@" \
+		>"$ST/logs/run-$n-$tag.log" 2>&1
+}
+
+# ping matrix; prints it and returns the number of failed pairs
+ping_matrix() {
+	local a b fails=0 line
+	printf '%-9s' "from\\to"
+	for b in $NODES; do printf '%-10s' "$(mesh_ip "$b")"; done
+	echo
+	for a in $NODES; do
+		line=$(printf '%-9s' "$a")
+		for b in $NODES; do
+			if [ "$a" = "$b" ]; then
+				line+=$(printf '%-10s' "-")
+			elif on "$a" busybox ping -c1 -W3 -q "$(mesh_ip "$b")" >/dev/null 2>&1; then
+				line+=$(printf '%-10s' "ok")
+			else
+				line+=$(printf '%-10s' "FAIL")
+				fails=$((fails + 1))
+			fi
+		done
+		echo "$line"
+	done
+	return $fails
+}
