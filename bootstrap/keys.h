@@ -10,8 +10,8 @@
 /* Subkeys of the mesh key (crypto_kdf, context "cliqueb1"). */
 struct keys_mesh {
 	uint8_t record[KEYS_LEN]; /* XChaCha20-Poly1305 key of records */
-	uint8_t psk[KEYS_LEN];    /* key of the per-pair PSK BLAKE2b */
-	uint8_t name[KEYS_LEN];   /* key of the opaque object names */
+	uint8_t psk[KEYS_LEN];	  /* key of the per-pair PSK BLAKE2b */
+	uint8_t name[KEYS_LEN];	  /* key of the opaque object names */
 };
 
 void keys_derive_mesh(const uint8_t mesh_key[KEYS_LEN], struct keys_mesh *ret);

@@ -2,6 +2,8 @@
 #ifndef CLIQUE_LOG_H
 #define CLIQUE_LOG_H
 
+#include <stddef.h>
+
 enum log_level {
 	LOG_LEVEL_QUIET,
 	LOG_LEVEL_INFO,

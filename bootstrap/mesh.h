@@ -61,9 +61,9 @@ const char *mesh_path_name(enum mesh_path p);
  * our address, or (when cfg->expire_after) a LastModified older than now - expire_after are
  * skipped with a reason. now is the server-corrected time.
  */
-int mesh_build(const struct config *cfg, const struct record *self,
-	       const uint8_t private_key[32], const uint8_t psk_key[32],
-	       const struct mesh_input *in, size_t n, time_t now, struct mesh *ret);
+int mesh_build(const struct config *cfg, const struct record *self, const uint8_t private_key[32],
+	       const uint8_t psk_key[32], const struct mesh_input *in, size_t n, time_t now,
+	       struct mesh *ret);
 /* Desired device: private key, listen port, one peer per mesh peer (PSK, endpoint, keepalive,
  * AllowedIPs = address/32). */
 int mesh_to_device(const struct config *cfg, const struct mesh *m, struct wg_device **ret);

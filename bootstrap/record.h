@@ -15,16 +15,16 @@
 #define RECORD_OBJECT_MAX 256
 
 struct record {
-	char name[64];     /* validated: printable, no newline, '[', ']', '=', '"', '\\', '#', ';' */
+	char name[64]; /* validated: printable, no newline, '[', ']', '=', '"', '\\', '#', ';' */
 	char provider[16];
 	char region[64];
 	char zone[128];
 	uint8_t public_key[32];
-	struct ip_addr address; /* mesh address (IPv4) */
-	uint16_t port;          /* listen port */
+	struct ip_addr address;	       /* mesh address (IPv4) */
+	uint16_t port;		       /* listen port */
 	struct ip_addr wan, lan, wan6; /* endpoints; family 0 = none */
-	uint64_t created, updated; /* unix seconds (server-corrected clock) */
-	uint64_t seq;              /* increases with every publish */
+	uint64_t created, updated;     /* unix seconds (server-corrected clock) */
+	uint64_t seq;		       /* increases with every publish */
 };
 
 /* "<prefix>nodes/<32 hex of keyed BLAKE2b(name subkey, provider:instance-id)>" */
@@ -38,11 +38,19 @@ int record_seal(const uint8_t record_key[32], const char *object_name, const str
  * envelope or authentication failed (wrong mesh key, moved object), -EPROTONOSUPPORT unknown
  * version, -EINVAL payload fields missing, of the wrong type or out of range.
  */
-int record_open(const uint8_t record_key[32], const char *object_name, const char *buf,
-		size_t len, struct record *ret);
+int record_open(const uint8_t record_key[32], const char *object_name, const char *buf, size_t len,
+		struct record *ret);
+/*
+ * Seals arbitrary payload bytes into an envelope (record_seal() after serialising); exposed for
+ * tests and fuzz seeds that need authentic envelopes around hostile payloads. -EMSGSIZE when
+ * the envelope would exceed RECORD_MAX_SIZE.
+ */
+int record_seal_payload(const uint8_t record_key[32], const char *object_name, const char *payload,
+			size_t len, struct buf *out);
 /* Only the payload JSON (for tests and the fuzz harness of the inner parser). */
 int record_payload_parse(const char *json, size_t len, struct record *ret);
-/* Validates a name/zone/region string per the rule above; 0 or -EINVAL. */
+/* Validates a name/zone/region string per the rule above (non-empty, strlen < max, printable
+ * ASCII); 0 or -EINVAL. */
 int record_check_string(const char *s, size_t max);
 
 #endif

@@ -310,6 +310,8 @@ static int cmp_object(const void *key, const void *elem)
 
 struct state_peer *state_find_peer(const struct state *st, const char *object)
 {
+	if (!st->n_peers)
+		return NULL; /* bsearch must not see the NULL array of an empty state */
 	return bsearch(object, st->peers, st->n_peers, sizeof(*st->peers), cmp_object);
 }
 

@@ -15,12 +15,12 @@ struct config;
 /* Validated, fixed-size, no pointers into JSON. Every string is printable ASCII without
  * newlines, '[', ']', '=', '"' or '\\' (it may end up in logs, records and unit files). */
 struct md_instance {
-	char provider[16]; /* "linode", "vultr", "static" */
-	char id[64];       /* Linode numeric id / Vultr instance-v2-id / config instance_id */
-	char name[64];     /* label / hostname */
-	char region[64];   /* lower case: "ap-south", "sgp" */
+	char provider[16];    /* "linode", "vultr", "static" */
+	char id[64];	      /* Linode numeric id / Vultr instance-v2-id / config instance_id */
+	char name[64];	      /* label / hostname */
+	char region[64];      /* lower case: "ap-south", "sgp" */
 	char private_net[64]; /* VLAN label or VPC network-v2-id; "" when none */
-	struct ip_addr wan4; /* family 0 = none */
+	struct ip_addr wan4;  /* family 0 = none */
 	struct ip_addr wan6;
 	struct ip_addr lan4;
 };

@@ -196,7 +196,7 @@ EOF
 s3cmd_fleet() {
 	ip netns exec "$P-s3" s3cmd --no-ssl --host="127.0.0.1:7480" --host-bucket="127.0.0.1:7480" \
 		--access_key="$S3_ACCESS_KEY" --secret_key="$S3_SECRET_KEY" --region=us-east-1 \
-		--signature-v2=false -q "$@"
+		-q "$@"
 }
 
 fleet_up() {

@@ -85,6 +85,7 @@ static void test_state_rejects(void)
 		CHECK(state_parse(bad[i], strlen(bad[i]), &st) < 0);
 	CHECK_INT(state_parse("", 0, &st), 0);
 	CHECK_INT(st.n_peers, 0);
+	CHECK(state_find_peer(&st, "clique/nodes/aa") == NULL);
 }
 
 static void test_state_file(void)

@@ -10,12 +10,12 @@
 
 static int test_failures;
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
-			test_failures++;                                                           \
-		}                                                                                  \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+			test_failures++;                                                         \
+		}                                                                                \
 	} while (0)
 
 #define CHECK_INT(got, want)                                                                       \
@@ -38,12 +38,12 @@ static int test_failures;
 		}                                                                                  \
 	} while (0)
 
-#define RUN(fn)                                                                                    \
-	do {                                                                                       \
-		int before_ = test_failures;                                                       \
-		fn();                                                                              \
-		printf("%s %s\n", test_failures == before_ ? "ok" : "FAIL", #fn);                  \
-		fflush(stdout);                                                                    \
+#define RUN(fn)                                                                   \
+	do {                                                                      \
+		int before_ = test_failures;                                      \
+		fn();                                                             \
+		printf("%s %s\n", test_failures == before_ ? "ok" : "FAIL", #fn); \
+		fflush(stdout);                                                   \
 	} while (0)
 
 static inline int test_exit(void)

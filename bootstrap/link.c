@@ -1,0 +1,434 @@
+/* rtnetlink through libmnl: create, inspect, configure and delete links (wireguard.md 1.8). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include <libmnl/libmnl.h>
+
+#include "link.h"
+#include "log.h"
+
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+
+/* One constant receive size (wireguard.md 1.4): a later smaller recv would truncate a dump. */
+#define LINK_BUF_SIZE 32768
+
+struct link_sock {
+	struct mnl_socket *nl;
+	uint32_t portid, seq;
+	char buf[LINK_BUF_SIZE];
+};
+
+struct link_info {
+	int index;
+	unsigned flags;
+	uint32_t mtu;
+	char kind[32];
+};
+
+static int valid_ifname(const char *ifname)
+{
+	size_t n = ifname ? strlen(ifname) : 0;
+
+	return n && n < IFNAMSIZ && !strchr(ifname, '/') ? 0 : -EINVAL;
+}
+
+static int sock_open(struct link_sock *s)
+{
+	int one = 1, r;
+
+	s->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!s->nl)
+		return -errno;
+	/*
+	 * Without NETLINK_CAP_ACK an error ACK echoes the whole request and can be truncated into
+	 * ENOSPC instead of the real errno (wireguard.md 1.5, af_netlink.c netlink_ack).
+	 */
+	if (mnl_socket_setsockopt(s->nl, NETLINK_CAP_ACK, &one, sizeof(one)) < 0 ||
+	    mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		mnl_socket_close(s->nl);
+		return r;
+	}
+	s->portid = mnl_socket_get_portid(s->nl);
+	s->seq = (uint32_t)time(NULL);
+	return 0;
+}
+
+static struct nlmsghdr *msg_new(struct link_sock *s, uint16_t type, uint16_t flags)
+{
+	struct nlmsghdr *nlh;
+
+	nlh = mnl_nlmsg_put_header(s->buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+	nlh->nlmsg_seq = ++s->seq;
+	return nlh;
+}
+
+/* Sends nlh and runs cb over the replies until the ACK or NLMSG_DONE; -errno from the kernel. */
+static int sock_request(struct link_sock *s, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+	uint32_t seq = nlh->nlmsg_seq;
+	ssize_t n;
+	int r;
+
+	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		n = mnl_socket_recvfrom(s->nl, s->buf, sizeof(s->buf));
+		if (n < 0)
+			return -errno;
+		r = mnl_cb_run(s->buf, (size_t)n, seq, s->portid, cb, data);
+	} while (r > MNL_CB_STOP);
+	return r < 0 ? -errno : 0;
+}
+
+static int linkinfo_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(attr, IFLA_INFO_MAX) < 0)
+		return MNL_CB_OK;
+	if (mnl_attr_get_type(attr) == IFLA_INFO_KIND &&
+	    mnl_attr_validate(attr, MNL_TYPE_STRING) < 0)
+		return MNL_CB_ERROR;
+	tb[mnl_attr_get_type(attr)] = attr;
+	return MNL_CB_OK;
+}
+
+static int link_attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(attr);
+
+	if (mnl_attr_type_valid(attr, IFLA_MAX) < 0)
+		return MNL_CB_OK;
+	if (type == IFLA_MTU && mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+		return MNL_CB_ERROR;
+	if (type == IFLA_LINKINFO && mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0)
+		return MNL_CB_ERROR;
+	tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+static void copy_kind(const struct nlattr *attr, struct link_info *info)
+{
+	const struct nlattr *tb[IFLA_INFO_MAX + 1] = {0};
+	size_t n;
+
+	if (mnl_attr_parse_nested(attr, linkinfo_cb, tb) < 0 || !tb[IFLA_INFO_KIND])
+		return;
+	/* The kernel puts it with nla_put_string (NUL included); do not trust that. */
+	n = strnlen(mnl_attr_get_payload(tb[IFLA_INFO_KIND]),
+		    mnl_attr_get_payload_len(tb[IFLA_INFO_KIND]));
+	if (n < sizeof(info->kind)) {
+		memcpy(info->kind, mnl_attr_get_payload(tb[IFLA_INFO_KIND]), n);
+		info->kind[n] = '\0';
+	}
+}
+
+static int getlink_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[IFLA_MAX + 1] = {0};
+	struct link_info *info = data;
+	const struct ifinfomsg *ifi;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return MNL_CB_OK;
+	ifi = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, tb) < 0)
+		return MNL_CB_ERROR;
+	info->index = ifi->ifi_index;
+	info->flags = ifi->ifi_flags;
+	if (tb[IFLA_MTU])
+		info->mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
+	if (tb[IFLA_LINKINFO])
+		copy_kind(tb[IFLA_LINKINFO], info);
+	return MNL_CB_OK;
+}
+
+static int get_info(struct link_sock *s, const char *ifname, struct link_info *ret)
+{
+	struct link_info info = {0};
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+	int r;
+
+	nlh = msg_new(s, RTM_GETLINK, 0);
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
+	r = sock_request(s, nlh, getlink_cb, &info);
+	if (r < 0)
+		return r;
+	if (info.index <= 0)
+		return -ENODEV;
+	*ret = info;
+	return 0;
+}
+
+/* Opens a socket, looks the link up; the socket stays open for the caller on success. */
+static int open_get(struct link_sock *s, const char *ifname, struct link_info *ret)
+{
+	int r;
+
+	r = valid_ifname(ifname);
+	if (r < 0)
+		return r;
+	r = sock_open(s);
+	if (r < 0)
+		return r;
+	r = get_info(s, ifname, ret);
+	if (r < 0)
+		mnl_socket_close(s->nl);
+	return r;
+}
+
+int link_create_wireguard(const char *ifname)
+{
+	struct link_sock s;
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+	struct nlattr *nest;
+	int r;
+
+	r = valid_ifname(ifname);
+	if (r < 0)
+		return r;
+	r = sock_open(&s);
+	if (r < 0)
+		return r;
+	/* No IFLA_INFO_DATA: all WireGuard configuration goes through genetlink (1.8). */
+	nlh = msg_new(&s, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
+	nest = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "wireguard");
+	mnl_attr_nest_end(nlh, nest);
+	r = sock_request(&s, nlh, NULL, NULL);
+	mnl_socket_close(s.nl);
+	return r;
+}
+
+int link_exists(const char *ifname)
+{
+	struct link_info info;
+	struct link_sock s;
+	int r;
+
+	r = open_get(&s, ifname, &info);
+	if (r == -ENODEV)
+		return 0;
+	if (r < 0)
+		return r;
+	mnl_socket_close(s.nl);
+	return 1;
+}
+
+int link_get_kind(const char *ifname, char *out, size_t outlen)
+{
+	struct link_info info;
+	struct link_sock s;
+	size_t n;
+	int r;
+
+	r = open_get(&s, ifname, &info);
+	if (r < 0)
+		return r;
+	mnl_socket_close(s.nl);
+	n = strlen(info.kind);
+	if (n >= outlen)
+		return -ENOBUFS;
+	memcpy(out, info.kind, n + 1);
+	return 0;
+}
+
+static int set_link(struct link_sock *s, int index, unsigned flags, uint32_t mtu)
+{
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+
+	nlh = msg_new(s, RTM_NEWLINK, 0);
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = index;
+	ifi->ifi_flags = flags;
+	ifi->ifi_change = flags;
+	if (mtu)
+		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+	return sock_request(s, nlh, NULL, NULL);
+}
+
+struct addr_match {
+	int index;
+	const struct ip_prefix *want;
+	bool found;
+};
+
+static int addr_attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(attr);
+
+	if (mnl_attr_type_valid(attr, IFA_MAX) < 0)
+		return MNL_CB_OK;
+	if ((type == IFA_LOCAL || type == IFA_ADDRESS) &&
+	    mnl_attr_validate(attr, MNL_TYPE_BINARY) < 0)
+		return MNL_CB_ERROR;
+	tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+static int getaddr_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[IFA_MAX + 1] = {0};
+	struct addr_match *m = data;
+	const struct ifaddrmsg *ifa;
+	const struct nlattr *a;
+	size_t size;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
+		return MNL_CB_OK;
+	ifa = mnl_nlmsg_get_payload(nlh);
+	if ((int)ifa->ifa_index != m->index || ifa->ifa_family != m->want->addr.family ||
+	    ifa->ifa_prefixlen != m->want->len)
+		return MNL_CB_OK;
+	if (mnl_attr_parse(nlh, sizeof(*ifa), addr_attr_cb, tb) < 0)
+		return MNL_CB_ERROR;
+	/* IPv4: IFA_LOCAL is our address, IFA_ADDRESS may be a peer; IPv6 has only IFA_ADDRESS. */
+	a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	size = m->want->addr.family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
+	if (a && mnl_attr_get_payload_len(a) == size &&
+	    !memcmp(mnl_attr_get_payload(a), &m->want->addr.v4, size))
+		m->found = true;
+	return MNL_CB_OK;
+}
+
+static int has_addr(struct link_sock *s, int index, const struct ip_prefix *addr)
+{
+	struct addr_match m = {.index = index, .want = addr};
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+	int r;
+
+	nlh = msg_new(s, RTM_GETADDR, NLM_F_DUMP);
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = (uint8_t)addr->addr.family;
+	ifa->ifa_index = (uint32_t)index;
+	r = sock_request(s, nlh, getaddr_cb, &m);
+	if (r < 0)
+		return r;
+	return m.found;
+}
+
+static int add_addr(struct link_sock *s, int index, const struct ip_prefix *addr)
+{
+	size_t size =
+		addr->addr.family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+
+	nlh = msg_new(s, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = (uint8_t)addr->addr.family;
+	ifa->ifa_prefixlen = addr->len;
+	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+	ifa->ifa_index = (uint32_t)index;
+	/*
+	 * wireguard.md 1.8: on an IFF_POINTOPOINT link a different IFA_ADDRESS means "peer", so
+	 * IPv4 gets both equal. IPv6 would take IFA_LOCAL + IFA_ADDRESS as a peer address too.
+	 */
+	if (addr->addr.family == AF_INET)
+		mnl_attr_put(nlh, IFA_LOCAL, size, &addr->addr.v4);
+	mnl_attr_put(nlh, IFA_ADDRESS, size, &addr->addr.v4);
+	return sock_request(s, nlh, NULL, NULL);
+}
+
+static int configure_addr(struct link_sock *s, int index, const struct ip_prefix *addr,
+			  bool *changed)
+{
+	int r;
+
+	r = has_addr(s, index, addr);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = add_addr(s, index, addr);
+	if (r == -EEXIST) /* added by someone else since the dump */
+		return 0;
+	if (r == 0)
+		*changed = true;
+	return r;
+}
+
+int link_configure(const char *ifname, uint32_t mtu, const struct ip_prefix *addr, int *ret_changed)
+{
+	struct link_info info;
+	struct link_sock s;
+	bool changed = false;
+	int r;
+
+	if (addr && addr->addr.family != AF_INET && addr->addr.family != AF_INET6 &&
+	    addr->addr.family)
+		return -EAFNOSUPPORT;
+	r = open_get(&s, ifname, &info);
+	if (r < 0)
+		return r;
+	if (mtu && mtu != info.mtu) {
+		r = set_link(&s, info.index, 0, mtu);
+		if (r < 0)
+			goto out;
+		changed = true;
+	}
+	if (addr && addr->addr.family) {
+		r = configure_addr(&s, info.index, addr, &changed);
+		if (r < 0)
+			goto out;
+	}
+	if (!(info.flags & IFF_UP)) {
+		r = set_link(&s, info.index, IFF_UP, 0);
+		if (r < 0)
+			goto out;
+		changed = true;
+	}
+	if (ret_changed)
+		*ret_changed = changed;
+out:
+	mnl_socket_close(s.nl);
+	return r;
+}
+
+int link_delete(const char *ifname)
+{
+	struct link_sock s;
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+	int r;
+
+	r = valid_ifname(ifname);
+	if (r < 0)
+		return r;
+	r = sock_open(&s);
+	if (r < 0)
+		return r;
+	nlh = msg_new(&s, RTM_DELLINK, 0);
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
+	r = sock_request(&s, nlh, NULL, NULL);
+	mnl_socket_close(s.nl);
+	return r;
+}

@@ -1,0 +1,307 @@
+/*
+ * Linode (Akamai) Metadata Service: PUT /v1/token, then GET /v1/instance and /v1/network with
+ * the token (reference/metadata-and-s3.md A; linode/go-metadata, afterburn akamai provider).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "../bootstrap/buf.h"
+#include "../bootstrap/config.h"
+#include "../bootstrap/http.h"
+#include "md-internal.h"
+#include "provider.h"
+
+#define LINODE_BASE4 "http://169.254.169.254"
+#define LINODE_BASE6 "http://[fd00:a9fe:a9fe::1]"
+/* Real tokens are 64 hex characters (reference A2). */
+#define LINODE_TOKEN_MAX 256
+/* The TTL cloud-init, afterburn and ignition use; a fetch never takes that long. */
+#define LINODE_TOKEN_TTL "300"
+
+static int linode_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int md_linode_parse_token(const char *buf, size_t len, char *ret_token, size_t tokenlen)
+{
+	json_t *root = NULL, *v;
+	int r;
+
+	if (len > MD_MAX_BODY)
+		return -EMSGSIZE;
+	/* ignition trims the text/plain token (reference A2) */
+	while (len && linode_is_space(buf[0])) {
+		buf++;
+		len--;
+	}
+	while (len && linode_is_space(buf[len - 1]))
+		len--;
+	if (!len)
+		return -EINVAL;
+	if (buf[0] == '[') {
+		/* Accept: application/json gives ["<token>"] (reference A2, E) */
+		r = md_json_load(buf, len, &root);
+		if (r < 0)
+			return r;
+		v = json_array_get(root, 0);
+		if (!json_is_array(root) || json_array_size(root) != 1 || !json_is_string(v)) {
+			r = -EINVAL;
+			goto out;
+		}
+		buf = json_string_value(v);
+		len = json_string_length(v);
+	}
+	r = md_copy_str(ret_token, tokenlen, buf, len, MD_CHARSET_TOKEN);
+out:
+	json_decref(root);
+	return r;
+}
+
+int md_linode_parse_instance(const char *buf, size_t len, struct md_instance *ret)
+{
+	struct md_instance inst = {0};
+	json_t *root, *id;
+	int r;
+
+	r = md_json_load(buf, len, &root);
+	if (r < 0)
+		return r;
+	r = -EINVAL;
+	id = json_object_get(root, "id");
+	/* A Linode ID is a positive integer (go-metadata InstanceData.ID int); keep it as text. */
+	if (!json_is_object(root) || !json_is_integer(id) || json_integer_value(id) <= 0)
+		goto out;
+	snprintf(inst.id, sizeof(inst.id), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+	r = md_json_str(root, "region", inst.region, sizeof(inst.region), MD_CHARSET_ID);
+	if (r < 0) {
+		r = -EINVAL;
+		goto out;
+	}
+	md_lower(inst.region);
+	r = md_json_str(root, "label", inst.name, sizeof(inst.name), MD_CHARSET_NAME);
+	if (r == -ENOENT)
+		r = md_copy_str(inst.name, sizeof(inst.name), inst.id, strlen(inst.id),
+				MD_CHARSET_NAME);
+	if (r < 0)
+		goto out;
+	/* "tags", "specs", "image" ...: not needed; py-metadata even sends tags as a string */
+	snprintf(inst.provider, sizeof(inst.provider), "linode");
+	*ret = inst;
+out:
+	json_decref(root);
+	return r;
+}
+
+static int linode_first_addr(json_t *obj, const char *key, int family, struct ip_addr *ret)
+{
+	json_t *arr;
+	int r;
+
+	r = md_json_opt(obj, key, JSON_ARRAY, &arr);
+	if (r < 0 || !arr || !json_array_size(arr))
+		return r;
+	r = md_json_addr_value(json_array_get(arr, 0), family, ret);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* A VLAN interface with IPAM is the private network to prefer (go-metadata network tests). */
+static int linode_parse_vlan(json_t *root, struct md_instance *inst)
+{
+	char label[sizeof(inst->private_net)] = "";
+	json_t *ifaces, *it, *purpose;
+	struct ip_addr a;
+	size_t i;
+	int r;
+
+	/* a default public-only Linode may have no entries at all (reference A4) */
+	r = md_json_opt(root, "interfaces", JSON_ARRAY, &ifaces);
+	if (r < 0 || !ifaces)
+		return r;
+	for (i = 0; i < json_array_size(ifaces); i++) {
+		it = json_array_get(ifaces, i);
+		if (!json_is_object(it))
+			return -EINVAL;
+		purpose = json_object_get(it, "purpose");
+		if (!json_is_string(purpose) || strcmp(json_string_value(purpose), "vlan"))
+			continue;
+		r = md_json_addr(it, "ipam_address", AF_INET, &a);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		r = md_json_str(it, "label", label, sizeof(label), MD_CHARSET_ID);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		inst->lan4 = a;
+		memcpy(inst->private_net, label, sizeof(label));
+		return 0;
+	}
+	return 0;
+}
+
+int md_linode_parse_network(const char *buf, size_t len, struct md_instance *inout)
+{
+	struct md_instance inst = *inout;
+	json_t *root, *ipv4, *ipv6;
+	int r;
+
+	memset(&inst.wan4, 0, sizeof(inst.wan4));
+	memset(&inst.wan6, 0, sizeof(inst.wan6));
+	memset(&inst.lan4, 0, sizeof(inst.lan4));
+	memset(inst.private_net, 0, sizeof(inst.private_net));
+	r = md_json_load(buf, len, &root);
+	if (r < 0)
+		return r;
+	r = -EINVAL;
+	if (!json_is_object(root))
+		goto out;
+	/* snake_case "shared"/"link_local" are real; the docs' "elastic" is not (reference E) */
+	r = md_json_opt(root, "ipv4", JSON_OBJECT, &ipv4);
+	if (!r)
+		r = linode_first_addr(ipv4, "public", AF_INET, &inst.wan4);
+	if (!r)
+		r = linode_first_addr(ipv4, "private", AF_INET, &inst.lan4);
+	if (!r)
+		r = linode_parse_vlan(root, &inst);
+	if (!r)
+		r = md_json_opt(root, "ipv6", JSON_OBJECT, &ipv6);
+	if (!r)
+		r = md_json_addr(ipv6, "slaac", AF_INET6, &inst.wan6);
+	if (r == -ENOENT)
+		r = 0;
+	if (r < 0)
+		goto out;
+	*inout = inst;
+out:
+	json_decref(root);
+	return r;
+}
+
+/* baseboard serial "als=0;ais=0;..." marks a region without the service (reference A5). */
+static bool linode_dmi_no_metadata(const char *sysfs_root)
+{
+	char serial[256], *tok, *save = NULL;
+	bool als0 = false, ais0 = false;
+
+	if (md_read_dmi(sysfs_root, "board_serial", serial, sizeof(serial)) < 0)
+		return false;
+	for (tok = strtok_r(serial, "; ", &save); tok; tok = strtok_r(NULL, "; ", &save)) {
+		if (!strcmp(tok, "als=0"))
+			als0 = true;
+		else if (!strcmp(tok, "ais=0"))
+			ais0 = true;
+	}
+	return als0 && ais0;
+}
+
+static bool linode_detect(const char *sysfs_root)
+{
+	char vendor[64];
+
+	/* cloud-init DataSourceAkamai: system-manufacturer "Linode" or "Akamai" */
+	if (md_read_dmi(sysfs_root, "sys_vendor", vendor, sizeof(vendor)) < 0)
+		return false;
+	return !strcmp(vendor, "Linode") || !strcmp(vendor, "Akamai");
+}
+
+static int linode_get_token(struct md_http *h, char *ret_token, size_t tokenlen)
+{
+	static const struct http_header hdrs[] = {
+		{"Metadata-Token-Expiry-Seconds", LINODE_TOKEN_TTL},
+		{"Accept", "text/plain"},
+	};
+	char url[MD_URL_MAX];
+	struct buf body;
+	int r;
+
+	r = md_http_request(h, "PUT", "/v1/token", hdrs, 2, &body);
+	if (r < 0)
+		return r;
+	r = md_linode_parse_token(body.data, body.len, ret_token, tokenlen);
+	if (r < 0)
+		md_set_err(h->err, h->errlen, "%s: malformed token (%s)",
+			   md_http_url(h, "/v1/token", url, sizeof(url)), strerror(-r));
+	buf_free(&body);
+	return r;
+}
+
+static int linode_get_json(struct md_http *h, const char *token, const char *path,
+			   struct buf *ret_body)
+{
+	const struct http_header hdrs[] = {
+		{"Metadata-Token", token},
+		/* exactly this; libcurl's default Accept is not what the service wants (IGN) */
+		{"Accept", "application/json"},
+	};
+
+	return md_http_request(h, "GET", path, hdrs, 2, ret_body);
+}
+
+static int linode_get_parse(struct md_http *h, const char *token, const char *path,
+			    int (*parse)(const char *, size_t, struct md_instance *),
+			    struct md_instance *inst)
+{
+	char url[MD_URL_MAX];
+	struct buf body;
+	int r;
+
+	r = linode_get_json(h, token, path, &body);
+	if (r < 0)
+		return r;
+	r = parse(body.data, body.len, inst);
+	if (r < 0)
+		md_set_err(h->err, h->errlen, "%s: malformed response (%s)",
+			   md_http_url(h, path, url, sizeof(url)), strerror(-r));
+	buf_free(&body);
+	return r;
+}
+
+int md_linode_fetch_at(const struct config *cfg, const char *sysfs_root, struct md_instance *ret,
+		       char *err, size_t errlen)
+{
+	char token[LINODE_TOKEN_MAX] = "";
+	struct md_instance inst;
+	struct md_http h;
+	int r;
+
+	/* an explicit metadata_url means the operator knows better than DMI */
+	if (!cfg->metadata_url[0] && linode_dmi_no_metadata(sysfs_root)) {
+		md_set_err(
+			err, errlen,
+			"Linode reports no metadata service in this region (DMI baseboard serial)");
+		return -EOPNOTSUPP;
+	}
+	r = md_http_init(&h, cfg, LINODE_BASE4, LINODE_BASE6, err, errlen);
+	if (r < 0)
+		return r;
+	r = linode_get_token(&h, token, sizeof(token));
+	if (r < 0)
+		goto out;
+	r = linode_get_parse(&h, token, "/v1/instance", md_linode_parse_instance, &inst);
+	if (r < 0)
+		goto out;
+	r = linode_get_parse(&h, token, "/v1/network", md_linode_parse_network, &inst);
+	if (r < 0)
+		goto out;
+	*ret = inst;
+out:
+	sodium_memzero(token, sizeof(token));
+	return r;
+}
+
+static int linode_fetch(const struct config *cfg, struct md_instance *ret, char *err, size_t errlen)
+{
+	return md_linode_fetch_at(cfg, "/sys", ret, err, errlen);
+}
+
+const struct md_provider md_linode = {
+	.name = "linode",
+	.detect = linode_detect,
+	.fetch = linode_fetch,
+};

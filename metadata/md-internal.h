@@ -1,0 +1,93 @@
+/*
+ * Helpers shared by the metadata providers (providers.c): string validation, typed JSON access,
+ * DMI reads and the retrying HTTP client. Not part of the public contract (provider.h).
+ */
+#ifndef CLIQUE_MD_INTERNAL_H
+#define CLIQUE_MD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+struct buf;
+struct config;
+struct http_header;
+struct ip_addr;
+struct json_t;
+struct md_instance;
+
+/* Hard cap on every metadata body and parser input (a real v1.json is a few KiB). */
+#define MD_MAX_BODY (256 * 1024)
+#define MD_URL_MAX 320
+
+enum md_charset {
+	/* ids, regions, network ids: they become zone components ("provider/region/net"), so no
+	 * '/', no spaces: [A-Za-z0-9._-] */
+	MD_CHARSET_ID,
+	/* names: printable ASCII without space, '[', ']', '=', '"', '\\' (provider.h) */
+	MD_CHARSET_NAME,
+	/* HTTP header value (Linode token): [A-Za-z0-9._~+/=-] */
+	MD_CHARSET_TOKEN,
+};
+
+/* Copies len bytes of src into dst as a C string: -EINVAL if empty, too long or a byte outside
+ * the charset. dst is untouched on failure. */
+int md_copy_str(char *dst, size_t dstlen, const char *src, size_t len, enum md_charset cs);
+/* Lower-cases ASCII in place. */
+void md_lower(char *s);
+
+/* json_loadb with JSON_REJECT_DUPLICATES after the size check: -EMSGSIZE, -EBADMSG. */
+int md_json_load(const char *buf, size_t len, struct json_t **ret);
+/* obj[key] as a validated string: -ENOENT when missing, null or "", -EINVAL on a wrong type or
+ * a bad string. obj may be NULL (-ENOENT). */
+int md_json_str(struct json_t *obj, const char *key, char *dst, size_t dstlen, enum md_charset cs);
+/* obj[key] when it is of the given json_type (or missing/null: *ret = NULL); -EINVAL otherwise. */
+int md_json_opt(struct json_t *obj, const char *key, int type, struct json_t **ret);
+/* obj[key] as an address ("1.2.3.4", "1.2.3.4/32", "2001:db8::1/128") of the given family:
+ * -ENOENT when missing, null or "", -EINVAL when malformed. */
+int md_json_addr(struct json_t *obj, const char *key, int family, struct ip_addr *ret);
+/* Same for a string JSON value (array element). */
+int md_json_addr_value(struct json_t *v, int family, struct ip_addr *ret);
+
+/* <sysfs_root>/class/dmi/id/<name>, whitespace-trimmed; -ENOENT etc. from open/read. */
+int md_read_dmi(const char *sysfs_root, const char *name, char *ret, size_t retlen);
+
+/* Writes a one-line reason to err (may be NULL); never called with a secret. */
+void md_set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * One metadata session: a deadline of cfg->metadata_timeout seconds (monotonic) shared by all
+ * requests of one fetch(), exponential backoff, and an optional fallback base (Linode IPv6) that
+ * is tried when the current base fails at the transport level.
+ */
+struct md_http {
+	char bases[2][256];
+	size_t n_bases;
+	size_t cur;
+	struct timespec deadline;
+	unsigned timeout_s;
+	unsigned delay_ms;
+	char *err;
+	size_t errlen;
+};
+
+/* base is cfg->metadata_url when set (then no fallback), else default_base (+ fallback_base,
+ * may be NULL). Starts the deadline clock. */
+int md_http_init(struct md_http *h, const struct config *cfg, const char *default_base,
+		 const char *fallback_base, char *err, size_t errlen);
+/*
+ * method <base><path> with hdrs; retries transport errors, 5xx and 429 until the deadline.
+ * 0 with *ret_body (caller frees with buf_free) on 2xx. Else err is set and: -ETIMEDOUT (gave up
+ * retrying), -EACCES (401/403), -ENOENT (404), -EPROTO (other status), -EMSGSIZE, -ENOMEM.
+ */
+int md_http_request(struct md_http *h, const char *method, const char *path,
+		    const struct http_header *hdrs, size_t n_hdrs, struct buf *ret_body);
+/* The URL of the current base + path, for error messages after a parse failure. */
+const char *md_http_url(const struct md_http *h, const char *path, char *out, size_t outlen);
+
+/* Linode fetch with an explicit sysfs root for the DMI "no metadata here" check (tests). */
+int md_linode_fetch_at(const struct config *cfg, const char *sysfs_root, struct md_instance *ret,
+		       char *err, size_t errlen);
+
+#endif

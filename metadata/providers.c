@@ -1,0 +1,460 @@
+/*
+ * Provider table, selection, config overrides, and the helpers every provider shares: string
+ * validation, typed JSON access, DMI reads and the retrying metadata HTTP client.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+
+#include "../bootstrap/buf.h"
+#include "../bootstrap/config.h"
+#include "../bootstrap/http.h"
+#include "../bootstrap/log.h"
+#include "md-internal.h"
+#include "provider.h"
+
+#define MD_DELAY_FIRST_MS 500
+#define MD_DELAY_MAX_MS 5000
+#define MD_REQ_TIMEOUT_MIN_MS 1000
+#define MD_REQ_TIMEOUT_MAX_MS 10000
+#define MD_ERR_PART 512
+
+const struct md_provider *const md_providers[] = {
+	&md_linode,
+	&md_vultr,
+	&md_static,
+	NULL,
+};
+
+const struct md_provider *md_provider_select(const struct config *cfg, const char *sysfs_root)
+{
+	size_t i;
+
+	switch (cfg->provider) {
+	case CONFIG_PROVIDER_LINODE:
+		return &md_linode;
+	case CONFIG_PROVIDER_VULTR:
+		return &md_vultr;
+	case CONFIG_PROVIDER_STATIC:
+		return &md_static;
+	case CONFIG_PROVIDER_AUTO:
+		break;
+	}
+	if (!sysfs_root)
+		sysfs_root = "/sys";
+	for (i = 0; md_providers[i]; i++) {
+		if (md_providers[i]->detect(sysfs_root))
+			return md_providers[i];
+	}
+	return NULL;
+}
+
+void md_apply_overrides(const struct config *cfg, struct md_instance *inst)
+{
+	/* config.c validated these already; a value that still fails our charset keeps the
+	 * fetched one rather than breaking the md_instance invariant. */
+	if (cfg->instance_id[0])
+		(void)md_copy_str(inst->id, sizeof(inst->id), cfg->instance_id,
+				  strlen(cfg->instance_id), MD_CHARSET_ID);
+	if (cfg->name[0])
+		(void)md_copy_str(inst->name, sizeof(inst->name), cfg->name, strlen(cfg->name),
+				  MD_CHARSET_NAME);
+	if (cfg->region[0] && !md_copy_str(inst->region, sizeof(inst->region), cfg->region,
+					   strlen(cfg->region), MD_CHARSET_ID))
+		md_lower(inst->region);
+	if (cfg->wan_ipv4.family)
+		inst->wan4 = cfg->wan_ipv4;
+	if (cfg->wan_ipv6.family)
+		inst->wan6 = cfg->wan_ipv6;
+	if (cfg->lan_ipv4.family)
+		inst->lan4 = cfg->lan_ipv4;
+}
+
+static int md_char_ok(unsigned char c, enum md_charset cs)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return 1;
+	switch (cs) {
+	case MD_CHARSET_ID:
+		return c == '.' || c == '_' || c == '-';
+	case MD_CHARSET_NAME:
+		return c > 0x20 && c < 0x7f && !strchr("[]=\"\\", c);
+	case MD_CHARSET_TOKEN:
+		return c && strchr("._~+/=-", c);
+	}
+	return 0;
+}
+
+int md_copy_str(char *dst, size_t dstlen, const char *src, size_t len, enum md_charset cs)
+{
+	size_t i;
+
+	if (!len || len >= dstlen)
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		if (!md_char_ok(src[i], cs))
+			return -EINVAL;
+	}
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+void md_lower(char *s)
+{
+	for (; *s; s++) {
+		if (*s >= 'A' && *s <= 'Z')
+			*s += 'a' - 'A';
+	}
+}
+
+int md_json_load(const char *buf, size_t len, json_t **ret)
+{
+	char quoted[128];
+	json_error_t jerr;
+	json_t *root;
+
+	if (len > MD_MAX_BODY)
+		return -EMSGSIZE;
+	if (!buf || !len)
+		return -EBADMSG;
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		/* jansson quotes the offending input: escape it (STYLE.md 6) */
+		log_debug("metadata: bad JSON at line %d: %s", jerr.line,
+			  log_quote(quoted, sizeof(quoted), jerr.text, sizeof(jerr.text)));
+		return -EBADMSG;
+	}
+	*ret = root;
+	return 0;
+}
+
+int md_json_str(json_t *obj, const char *key, char *dst, size_t dstlen, enum md_charset cs)
+{
+	json_t *v = obj ? json_object_get(obj, key) : NULL;
+
+	if (!v || json_is_null(v))
+		return -ENOENT;
+	if (!json_is_string(v))
+		return -EINVAL;
+	if (!json_string_length(v))
+		return -ENOENT;
+	return md_copy_str(dst, dstlen, json_string_value(v), json_string_length(v), cs);
+}
+
+int md_json_opt(json_t *obj, const char *key, int type, json_t **ret)
+{
+	json_t *v = obj ? json_object_get(obj, key) : NULL;
+
+	if (v && json_is_null(v))
+		v = NULL;
+	if (v && (int)json_typeof(v) != type)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int md_json_addr_value(json_t *v, int family, struct ip_addr *ret)
+{
+	struct ip_prefix p;
+	int r;
+
+	if (!v || json_is_null(v))
+		return -ENOENT;
+	if (!json_is_string(v))
+		return -EINVAL;
+	if (!json_string_length(v))
+		return -ENOENT;
+	if (json_string_length(v) >= ADDR_STRLEN)
+		return -EINVAL;
+	/* Linode gives CIDR strings ("1.2.3.4/32", reference A4), Vultr bare addresses. */
+	r = addr_parse_prefix(json_string_value(v), &p);
+	if (r < 0)
+		return r;
+	if (p.addr.family != family)
+		return -EINVAL;
+	*ret = p.addr;
+	return 0;
+}
+
+int md_json_addr(json_t *obj, const char *key, int family, struct ip_addr *ret)
+{
+	return md_json_addr_value(obj ? json_object_get(obj, key) : NULL, family, ret);
+}
+
+static int md_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int md_read_dmi(const char *sysfs_root, const char *name, char *ret, size_t retlen)
+{
+	char path[512], tmp[256];
+	size_t start = 0, end;
+	ssize_t n;
+	int fd, r;
+
+	r = snprintf(path, sizeof(path), "%s/class/dmi/id/%s", sysfs_root, name);
+	if (r < 0 || (size_t)r >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, tmp, sizeof(tmp) - 1);
+	r = n < 0 ? -errno : 0;
+	close(fd);
+	if (r < 0)
+		return r;
+	tmp[n] = '\0';
+	end = strlen(tmp);
+	while (start < end && md_is_space(tmp[start]))
+		start++;
+	while (end > start && md_is_space(tmp[end - 1]))
+		end--;
+	if (end - start >= retlen)
+		return -ENAMETOOLONG;
+	memcpy(ret, tmp + start, end - start);
+	ret[end - start] = '\0';
+	return 0;
+}
+
+void md_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	/* one line, whatever curl or the server said */
+	for (p = err; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+}
+
+static void md_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+static long md_ms_left(const struct md_http *h)
+{
+	struct timespec now;
+
+	md_now(&now);
+	return (h->deadline.tv_sec - now.tv_sec) * 1000L +
+	       (h->deadline.tv_nsec - now.tv_nsec) / 1000000L;
+}
+
+static void md_sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int md_set_base(char *dst, size_t dstlen, const char *base)
+{
+	size_t len = strlen(base);
+
+	/* "http://host/" and "http://host" name the same service; paths start with '/' */
+	while (len && base[len - 1] == '/')
+		len--;
+	if (!len || len >= dstlen)
+		return -EINVAL;
+	memcpy(dst, base, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+int md_http_init(struct md_http *h, const struct config *cfg, const char *default_base,
+		 const char *fallback_base, char *err, size_t errlen)
+{
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	h->err = err;
+	h->errlen = errlen;
+	h->delay_ms = MD_DELAY_FIRST_MS;
+	h->n_bases = 1;
+	if (cfg->metadata_url[0]) {
+		r = md_set_base(h->bases[0], sizeof(h->bases[0]), cfg->metadata_url);
+	} else {
+		r = md_set_base(h->bases[0], sizeof(h->bases[0]), default_base);
+		if (!r && fallback_base) {
+			r = md_set_base(h->bases[1], sizeof(h->bases[1]), fallback_base);
+			h->n_bases = 2;
+		}
+	}
+	if (r < 0) {
+		md_set_err(err, errlen, "metadata_url is empty or too long");
+		return r;
+	}
+	h->timeout_s = cfg->metadata_timeout;
+	md_now(&h->deadline);
+	h->deadline.tv_sec += cfg->metadata_timeout;
+	return 0;
+}
+
+const char *md_http_url(const struct md_http *h, const char *path, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s%s", h->bases[h->cur], path);
+	return out;
+}
+
+/* 0 for 2xx, -EAGAIN when worth retrying, else the final -errno. */
+static int md_classify(int r, const struct http_response *resp)
+{
+	if (r == -EMSGSIZE || r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return -EAGAIN;
+	if (resp->status >= 200 && resp->status < 300)
+		return 0;
+	/* Vultr documents 503 "unavailable, retry later"; Linode 5xx likewise (reference B1) */
+	if (resp->status >= 500 || resp->status == 429)
+		return -EAGAIN;
+	if (resp->status == 401 || resp->status == 403)
+		return -EACCES;
+	if (resp->status == 404)
+		return -ENOENT;
+	return -EPROTO;
+}
+
+/* Linode error bodies are {"errors":[{"reason":"…"}]} (reference A4): keep the first reason. */
+static void md_reason(const struct buf *body, char *out, size_t outlen)
+{
+	json_t *root = NULL, *errors, *reason;
+	char quoted[96];
+
+	out[0] = '\0';
+	/* quietly: Vultr's error bodies are plain text ("invalid location") */
+	if (body->len)
+		root = json_loadb(body->data, body->len, JSON_REJECT_DUPLICATES, NULL);
+	if (!root)
+		return;
+	errors = json_object_get(root, "errors");
+	reason = json_object_get(json_array_get(errors, 0), "reason");
+	if (json_is_string(reason))
+		snprintf(out, outlen, " '%s'",
+			 log_quote(quoted, sizeof(quoted), json_string_value(reason),
+				   json_string_length(reason)));
+	json_decref(root);
+}
+
+static void md_describe(const char *url, int r, const struct http_response *resp, char *out,
+			size_t outlen)
+{
+	char reason[112];
+
+	if (r < 0) {
+		snprintf(out, outlen, "%s: %s", url, resp->error[0] ? resp->error : strerror(-r));
+		return;
+	}
+	md_reason(&resp->body, reason, sizeof(reason));
+	snprintf(out, outlen, "%s: HTTP %ld%s", url, resp->status, reason);
+}
+
+static int md_http_once(struct md_http *h, size_t base, const char *method, const char *path,
+			const struct http_header *hdrs, size_t n_hdrs, struct http_response *resp,
+			char *desc, size_t desclen)
+{
+	struct http_request req = {0};
+	char url[MD_URL_MAX];
+	long left = md_ms_left(h);
+	int res, r;
+
+	snprintf(url, sizeof(url), "%s%s", h->bases[base], path);
+	req.method = method;
+	req.url = url;
+	req.headers = hdrs;
+	req.n_headers = n_hdrs;
+	req.max_response = MD_MAX_BODY;
+	/* never block far past the deadline on a black-holed address */
+	req.timeout_ms = left < MD_REQ_TIMEOUT_MIN_MS	? MD_REQ_TIMEOUT_MIN_MS
+			 : left > MD_REQ_TIMEOUT_MAX_MS ? MD_REQ_TIMEOUT_MAX_MS
+							: left;
+	res = http_perform(&req, resp);
+	/* md_http_attempt tells "no answer" from "an error status" by this */
+	resp->result = res;
+	r = md_classify(res, resp);
+	if (r < 0)
+		md_describe(url, res, resp, desc, desclen);
+	return r;
+}
+
+/*
+ * One attempt on the current base; when it fails at the transport level and a fallback base
+ * exists (Linode IPv6, reference A1), the other base is tried at once and kept if it answers.
+ */
+static int md_http_attempt(struct md_http *h, const char *method, const char *path,
+			   const struct http_header *hdrs, size_t n_hdrs,
+			   struct http_response *resp, char *desc, size_t desclen)
+{
+	char first[MD_ERR_PART], second[MD_ERR_PART];
+	size_t other = 1 - h->cur;
+	int r;
+
+	r = md_http_once(h, h->cur, method, path, hdrs, n_hdrs, resp, first, sizeof(first));
+	if (r != -EAGAIN || h->n_bases < 2 || resp->result == 0) {
+		if (r < 0)
+			snprintf(desc, desclen, "%s", first);
+		return r;
+	}
+	http_response_free(resp);
+	r = md_http_once(h, other, method, path, hdrs, n_hdrs, resp, second, sizeof(second));
+	if (resp->result == 0)
+		h->cur = other;
+	if (r < 0 && resp->result == 0)
+		snprintf(desc, desclen, "%s", second);
+	else if (r < 0)
+		snprintf(desc, desclen, "%s; %s", first, second);
+	return r;
+}
+
+int md_http_request(struct md_http *h, const char *method, const char *path,
+		    const struct http_header *hdrs, size_t n_hdrs, struct buf *ret_body)
+{
+	struct http_response resp;
+	char desc[2 * MD_ERR_PART + 4];
+	long left;
+	int r;
+
+	for (;;) {
+		memset(&resp, 0, sizeof(resp));
+		r = md_http_attempt(h, method, path, hdrs, n_hdrs, &resp, desc, sizeof(desc));
+		if (r != -EAGAIN)
+			break;
+		http_response_free(&resp);
+		left = md_ms_left(h);
+		if (left <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		log_debug("metadata: %s (retrying in %u ms)", desc, h->delay_ms);
+		md_sleep_ms(left < (long)h->delay_ms ? left : (long)h->delay_ms);
+		h->delay_ms = h->delay_ms * 2 > MD_DELAY_MAX_MS ? MD_DELAY_MAX_MS : h->delay_ms * 2;
+	}
+	if (r == 0) {
+		*ret_body = resp.body;
+		buf_init(&resp.body, MD_MAX_BODY);
+	} else if (r == -ETIMEDOUT) {
+		md_set_err(h->err, h->errlen, "%s (gave up after %u s)", desc, h->timeout_s);
+	} else {
+		md_set_err(h->err, h->errlen, "%s", desc);
+	}
+	http_response_free(&resp);
+	return r;
+}

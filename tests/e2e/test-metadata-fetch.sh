@@ -1,0 +1,219 @@
+#!/bin/bash
+# e2e of the metadata fetch path: $BUILD/tools/md-fetch (the real providers + http.c) against
+# tests/fakes/metadata.py, in a network namespace of its own where 169.254.169.254 and
+# fd00:a9fe:a9fe::1 sit on lo. Prints "ok <name>" / "FAIL <name>"; 77 = skipped (not root).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+BUILD=${BUILD:-build}
+TOOL=$BUILD/tools/md-fetch
+PY=/usr/bin/python3
+FAKE=tests/fakes/metadata.py
+FIX=tests/fixtures/metadata/fake
+
+if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || [ ! -x $PY ]; then
+	echo "SKIPPED: needs root, iproute2 and $PY"
+	exit 77
+fi
+if [ ! -x "$TOOL" ]; then
+	echo "FAIL md-fetch-built ($TOOL missing: make unit-bins)"
+	exit 1
+fi
+
+NS=cbmd-$$
+TMP=$(mktemp -d)
+PIDS=""
+failed=0
+
+cleanup() {
+	local p
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	ip netns del "$NS" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+if ! ip netns add "$NS"; then
+	echo "SKIPPED: ip netns add failed"
+	exit 77
+fi
+ip -n "$NS" link set lo up
+ip -n "$NS" addr add 169.254.169.254/32 dev lo
+# Linode's IPv6 address (reference A1); nodad: usable at once
+ip -n "$NS" -6 addr add fd00:a9fe:a9fe::1/128 dev lo nodad 2>/dev/null
+
+ok() { echo "ok $1"; }
+fail() {
+	echo "FAIL $1${2:+: $2}"
+	failed=$((failed + 1))
+}
+
+# start_fake NAME ARGS... -> FAKE_PID; the log is $TMP/NAME.log
+start_fake() {
+	local name=$1
+	shift
+	: >"$TMP/$name.log"
+	ip netns exec "$NS" $PY $FAKE --log "$TMP/$name.log" "$@" 2>"$TMP/$name.err" &
+	FAKE_PID=$!
+	PIDS="$PIDS $FAKE_PID"
+}
+
+wait_listening() { # NAME
+	local _
+	for _ in $(seq 1 50); do
+		grep -q '^listening' "$TMP/$1.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	cat "$TMP/$1.err" >&2
+	return 1
+}
+
+stop_fake() {
+	kill "$FAKE_PID" 2>/dev/null
+	wait "$FAKE_PID" 2>/dev/null
+	PIDS=${PIDS/ $FAKE_PID/}
+}
+
+# md_fetch NAME ARGS... -> $TMP/NAME.out, $TMP/NAME.stderr, RC, ELAPSED (ms)
+md_fetch() {
+	local name=$1 t0 t1
+	shift
+	t0=$(date +%s%N)
+	ip netns exec "$NS" "$TOOL" "$@" >"$TMP/$name.out" 2>"$TMP/$name.stderr"
+	RC=$?
+	t1=$(date +%s%N)
+	ELAPSED=$(((t1 - t0) / 1000000))
+}
+
+requests() { grep -v '^listening' "$TMP/$1.log"; }
+
+# --- Linode: token dance, JSON, then the instance ------------------------------------------
+start_fake linode --provider linode --data $FIX/linode.json
+if wait_listening linode; then
+	md_fetch linode --provider linode --timeout 10
+	log=$(requests linode)
+	if [ $RC != 0 ] || ! diff -u $FIX/linode.expected "$TMP/linode.out"; then
+		fail linode-fetch "rc=$RC $(cat "$TMP/linode.stderr")"
+	else
+		ok linode-fetch
+	fi
+	if [ "$(echo "$log" | wc -l)" = 3 ] &&
+		echo "$log" | sed -n 1p | grep -q '^PUT /v1/token accept=text/plain expiry=300 status=200$' &&
+		echo "$log" | sed -n 2p | grep -q '^GET /v1/instance accept=application/json token=valid status=200$' &&
+		echo "$log" | sed -n 3p | grep -q '^GET /v1/network accept=application/json token=valid status=200$'; then
+		ok linode-token-dance
+	else
+		fail linode-token-dance "$log"
+	fi
+
+	# the fake's contract, as the real service behaves (reference A2-A3)
+	if command -v curl >/dev/null; then
+		c() { ip netns exec "$NS" curl -s -o "$TMP/c.body" -w '%{http_code}' "$@"; }
+		tok=$(ip netns exec "$NS" curl -s -X PUT -H 'Metadata-Token-Expiry-Seconds: 60' \
+			http://169.254.169.254/v1/token)
+		s1=$(c -X PUT http://169.254.169.254/v1/token)
+		s2=$(c -X PUT -H 'Metadata-Token-Expiry-Seconds: soon' http://169.254.169.254/v1/token)
+		s3=$(c http://169.254.169.254/v1/instance)
+		s4=$(c -H 'Metadata-Token: nope' http://169.254.169.254/v1/instance)
+		s5=$(c -H "Metadata-Token: $tok" -H 'Accept: application/json' \
+			http://169.254.169.254/v1/user-data)
+		s6=$(c -H "Metadata-Token: $tok" http://169.254.169.254/v1/instance)
+		grep -q '^region: us-ord$' "$TMP/c.body" && text=1 || text=0
+		s7=$(c -X PUT -H 'Metadata-Token-Expiry-Seconds: 60' -H 'Accept: application/json' \
+			http://169.254.169.254/v1/token)
+		grep -Eq '^\["[0-9a-f]{64}"\]$' "$TMP/c.body" && arr=1 || arr=0
+		got="$s1 $s2 $s3 $s4 $s5 $s6 $text $s7 $arr"
+		if [ "$got" = "400 400 401 401 406 200 1 200 1" ] && [ ${#tok} = 64 ]; then
+			ok linode-fake-contract
+		else
+			fail linode-fake-contract "$got"
+		fi
+	fi
+	# the log says whether a token was valid, never what it was
+	if grep -Eq '[0-9a-f]{32}' "$TMP/linode.log"; then
+		fail linode-log-no-token
+	else
+		ok linode-log-no-token
+	fi
+else
+	fail linode-fetch "fake did not start"
+fi
+stop_fake
+
+# --- Linode over IPv6 only: the fallback base (reference A1) --------------------------------
+start_fake linode6 --provider linode --data $FIX/linode.json --bind fd00:a9fe:a9fe::1
+if wait_listening linode6; then
+	md_fetch linode6 --provider linode --timeout 10
+	if [ $RC = 0 ] && diff -u $FIX/linode.expected "$TMP/linode6.out" &&
+		[ "$(requests linode6 | grep -c 'status=200$')" = 3 ]; then
+		ok linode-ipv6-fallback
+	else
+		fail linode-ipv6-fallback "rc=$RC $(cat "$TMP/linode6.stderr")"
+	fi
+else
+	fail linode-ipv6-fallback "fake did not start (IPv6 in netns?)"
+fi
+stop_fake
+
+# --- Vultr: one GET /v1.json ----------------------------------------------------------------
+start_fake vultr --provider vultr --data $FIX/vultr.json
+if wait_listening vultr; then
+	md_fetch vultr --provider vultr --timeout 10
+	if [ $RC = 0 ] && diff -u $FIX/vultr.expected "$TMP/vultr.out" &&
+		[ "$(requests vultr)" = "GET /v1.json accept=application/json status=200" ]; then
+		ok vultr-v1json
+	else
+		fail vultr-v1json "rc=$RC $(cat "$TMP/vultr.stderr") $(requests vultr)"
+	fi
+else
+	fail vultr-v1json "fake did not start"
+fi
+stop_fake
+
+# --- metadata not listening for the first 3 s, then up --------------------------------------
+start_fake late --provider vultr --data $FIX/vultr.json --refuse-for 3
+md_fetch late --provider vultr --timeout 20
+if [ $RC = 0 ] && diff -u $FIX/vultr.expected "$TMP/late.out" && [ $ELAPSED -ge 2500 ]; then
+	ok metadata-down-then-up
+else
+	fail metadata-down-then-up "rc=$RC elapsed=${ELAPSED}ms $(cat "$TMP/late.stderr")"
+fi
+stop_fake
+
+# --- 503 for the first 2 s: retried like a transport error ---------------------------------
+start_fake busy --provider linode --data $FIX/linode.json --503-for 2
+if wait_listening busy; then
+	md_fetch busy --provider linode --timeout 20
+	log=$(requests busy)
+	if [ $RC = 0 ] && diff -u $FIX/linode.expected "$TMP/busy.out" &&
+		echo "$log" | head -1 | grep -q '^PUT /v1/token .*status=503$' &&
+		echo "$log" | grep -q '^PUT /v1/token .*status=200$'; then
+		ok metadata-503-then-up
+	else
+		fail metadata-503-then-up "rc=$RC $(cat "$TMP/busy.stderr") $log"
+	fi
+else
+	fail metadata-503-then-up "fake did not start"
+fi
+stop_fake
+
+# --- never up: gives up after metadata_timeout with the URL in the one-line error ----------
+md_fetch never --provider vultr --timeout 3
+if [ $RC = 69 ] && [ $ELAPSED -ge 2900 ] && [ $ELAPSED -lt 8000 ] &&
+	grep -q 'http://169.254.169.254/v1.json' "$TMP/never.stderr" &&
+	[ "$(wc -l <"$TMP/never.stderr")" = 1 ]; then
+	ok metadata-never-up
+else
+	fail metadata-never-up "rc=$RC elapsed=${ELAPSED}ms $(cat "$TMP/never.stderr")"
+fi
+
+md_fetch never6 --provider linode --timeout 3
+if [ $RC = 69 ] && [ $ELAPSED -ge 2900 ] && [ $ELAPSED -lt 8000 ] &&
+	grep -q 'http://169.254.169.254/v1/token' "$TMP/never6.stderr" &&
+	grep -q 'http://\[fd00:a9fe:a9fe::1\]/v1/token' "$TMP/never6.stderr"; then
+	ok linode-never-up
+else
+	fail linode-never-up "rc=$RC elapsed=${ELAPSED}ms $(cat "$TMP/never6.stderr")"
+fi
+
+[ $failed = 0 ]

@@ -1,0 +1,265 @@
+#!/usr/bin/python3
+"""Fake cloud metadata service for the e2e tests (one process per test network namespace).
+
+Behaves like the real services as far as shared/reference/metadata-and-s3.md A and B describe
+them:
+
+Linode (--provider linode), data file {"instance": {...}, "network": {...},
+"ssh-keys": {...}, "user-data": "<text>"}:
+  PUT /v1/token            Metadata-Token-Expiry-Seconds: <int> required (else 400); the token
+                           as text/plain, or ["tok"] with Accept: application/json
+  GET /v1/instance|network|ssh-keys
+                           Metadata-Token must be valid and unexpired (else 401); JSON with
+                           Accept: application/json, else "key.sub: value" text lines
+  GET /v1/user-data        base64 of user-data; a JSON Accept is refused (406)
+Vultr (--provider vultr), data file = the /v1.json body:
+  GET /v1.json             the whole tree, no token
+  GET /v1/<a>/<b>...       one value as text; a trailing "/" lists an index
+  GET /latest/user-data    the decoded user data
+
+Errors use Linode's {"errors":[{"reason": ...}]} body. Faults: --refuse-for N does not listen
+for the first N seconds, --503-for N answers 503 for the first N seconds after listening.
+Every request is logged to --log as one line: method, path, the headers that matter and the
+status, never a token value (only whether it was valid).
+"""
+import argparse
+import base64
+import http.server
+import json
+import secrets
+import socket
+import sys
+import threading
+import time
+
+TOKEN_MAX_TTL = 86400  # assumption: the real maximum is not documented (reference A2)
+
+
+def flatten(prefix, value, out):
+    """Linode's text format: 'ipv4.public: 192.0.2.0/24', nested keys joined with dots."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            flatten(f"{prefix}.{k}" if prefix else k, v, out)
+    elif isinstance(value, list):
+        if all(not isinstance(v, (dict, list)) for v in value):
+            out.append(f"{prefix}: " + " ".join(scalar(v) for v in value))
+        else:
+            for i, v in enumerate(value):
+                flatten(f"{prefix}.{i}", v, out)
+    else:
+        out.append(f"{prefix}: {scalar(value)}")
+    return out
+
+
+def scalar(v):
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+class State:
+    def __init__(self, args, data):
+        self.args = args
+        self.data = data
+        self.tokens = {}  # token -> expiry (monotonic)
+        self.lock = threading.Lock()
+        self.log = open(args.log, "a", buffering=1) if args.log else None
+        self.started = time.monotonic()
+
+    def new_token(self, ttl):
+        tok = secrets.token_hex(32)
+        with self.lock:
+            self.tokens[tok] = time.monotonic() + ttl
+        return tok
+
+    def token_state(self, tok):
+        if tok is None:
+            return "absent"
+        with self.lock:
+            exp = self.tokens.get(tok)
+        if exp is None:
+            return "invalid"
+        return "valid" if time.monotonic() < exp else "expired"
+
+    def write_log(self, line):
+        if self.log:
+            self.log.write(line + "\n")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-metadata/1"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):  # keep stderr quiet; --log has the requests
+        pass
+
+    # --- responses -------------------------------------------------------------------------
+
+    def send(self, status, body, ctype="text/plain"):
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.status = status
+
+    def error(self, status, reason):
+        self.send(status, json.dumps({"errors": [{"reason": reason}]}), "application/json")
+
+    # --- dispatch --------------------------------------------------------------------------
+
+    def handle_any(self):
+        st = self.server.state
+        self.status = 0
+        # the body of a PUT is ignored, but must be consumed to keep the connection usable
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        try:
+            if time.monotonic() - st.started < st.args.fail_503_for:
+                self.error(503, "Service Unavailable")
+            elif st.args.provider == "linode":
+                self.linode()
+            else:
+                self.vultr()
+        finally:
+            self.log_request_line()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
+
+    def log_request_line(self):
+        st = self.server.state
+        h = self.headers
+        parts = [f"{self.command} {self.path}"]
+        if h.get("Accept") is not None:
+            parts.append(f"accept={h.get('Accept')}")
+        if h.get("Metadata-Token-Expiry-Seconds") is not None:
+            parts.append(f"expiry={h.get('Metadata-Token-Expiry-Seconds')}")
+        if st.args.provider == "linode" and self.path != "/v1/token":
+            parts.append(f"token={st.token_state(h.get('Metadata-Token'))}")
+        parts.append(f"status={self.status}")
+        st.write_log(" ".join(parts))
+
+    # --- Linode ----------------------------------------------------------------------------
+
+    def wants_json(self):
+        return (self.headers.get("Accept") or "").strip() == "application/json"
+
+    def linode(self):
+        st = self.server.state
+        path = self.path.split("?", 1)[0]
+        if path == "/v1/token":
+            if self.command != "PUT":
+                return self.error(405, "Method Not Allowed")
+            return self.linode_token()
+        routes = {"/v1/instance": "instance", "/v1/network": "network",
+                  "/v1/ssh-keys": "ssh-keys", "/v1/user-data": "user-data"}
+        if path not in routes:
+            return self.error(404, "Not found")
+        if self.command != "GET":
+            return self.error(405, "Method Not Allowed")
+        if st.token_state(self.headers.get("Metadata-Token")) != "valid":
+            return self.error(401, "Unauthorized")
+        key = routes[path]
+        if key == "user-data":
+            # "only accepts the text/plain format, not application/json" (LDOCS)
+            if self.wants_json():
+                return self.error(406, "Not Acceptable")
+            raw = st.data.get("user-data", "").encode()
+            return self.send(200, base64.b64encode(raw))
+        value = st.data.get(key, {})
+        if self.wants_json():
+            return self.send(200, json.dumps(value), "application/json")
+        return self.send(200, "\n".join(flatten("", value, [])) + "\n")
+
+    def linode_token(self):
+        st = self.server.state
+        ttl = self.headers.get("Metadata-Token-Expiry-Seconds")
+        try:
+            ttl = int(ttl)
+        except (TypeError, ValueError):
+            return self.error(400, "Invalid Metadata-Token-Expiry-Seconds")
+        if ttl < 1 or ttl > TOKEN_MAX_TTL:
+            return self.error(400, "Invalid Metadata-Token-Expiry-Seconds")
+        tok = st.new_token(ttl)
+        if self.wants_json():
+            return self.send(200, json.dumps([tok]), "application/json")
+        return self.send(200, tok)
+
+    # --- Vultr -----------------------------------------------------------------------------
+
+    def vultr(self):
+        st = self.server.state
+        path = self.path.split("?", 1)[0]
+        if self.command != "GET":
+            return self.send(405, "invalid method\n")
+        if path == "/v1.json":
+            return self.send(200, json.dumps(st.data), "application/json")
+        if path == "/latest/user-data":
+            ud = st.data.get("user-data", "")
+            return self.send(200, ud if isinstance(ud, str) else "")
+        if path == "/v1" or path.startswith("/v1/"):
+            return self.vultr_value(path)
+        return self.send(404, "invalid location\n")
+
+    def vultr_value(self, path):
+        node = self.server.state.data
+        for part in [p for p in path[len("/v1"):].split("/") if p]:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return self.send(404, "invalid location\n")
+        if path.endswith("/") or isinstance(node, (dict, list)):
+            # "Indexes end with / and list values" (VMD)
+            if isinstance(node, dict):
+                names = [k + ("/" if isinstance(v, (dict, list)) else "") for k, v in node.items()]
+            elif isinstance(node, list) and all(not isinstance(v, (dict, list)) for v in node):
+                names = [scalar(v) for v in node]
+            elif isinstance(node, list):
+                names = [f"{i}/" for i in range(len(node))]
+            else:
+                return self.send(404, "invalid location\n")
+            return self.send(200, "\n".join(names) + "\n")
+        return self.send(200, scalar(node))
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--provider", choices=["linode", "vultr"], required=True)
+    ap.add_argument("--data", required=True, help="JSON file (see module doc)")
+    ap.add_argument("--bind", default="169.254.169.254")
+    ap.add_argument("--port", type=int, default=80)
+    ap.add_argument("--log")
+    ap.add_argument("--refuse-for", type=float, default=0.0, dest="refuse_for")
+    ap.add_argument("--503-for", type=float, default=0.0, dest="fail_503_for")
+    args = ap.parse_args()
+    with open(args.data) as f:
+        data = json.load(f)
+    if args.refuse_for > 0:
+        time.sleep(args.refuse_for)
+    Server.address_family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
+    httpd = Server((args.bind, args.port), Handler)
+    httpd.state = State(args, data)
+    httpd.state.write_log(f"listening {args.provider} {args.bind} {args.port}")
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

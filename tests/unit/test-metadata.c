@@ -1,0 +1,655 @@
+/*
+ * Metadata providers: every case directory under tests/fixtures/metadata/{linode,vultr} through
+ * the pure parsers, then fetch() against the scripted http fake (retry, fallback, errors),
+ * detect() against a fake sysfs tree, static, selection and overrides.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include "../../bootstrap/config.h"
+#include "../../metadata/md-internal.h"
+#include "../../metadata/provider.h"
+#include "../fakes/http-fake.h"
+#include "test.h"
+
+#define FIXTURES "tests/fixtures/metadata"
+
+/* Reads a whole fixture file; -ENOENT when absent. *ret is malloc'ed and NUL-terminated. */
+static int read_file(const char *path, char **ret, size_t *ret_len)
+{
+	char *data = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	data = malloc(MD_MAX_BODY + 2);
+	if (!data) {
+		r = -ENOMEM;
+		goto out;
+	}
+	while (len < MD_MAX_BODY + 1) {
+		n = read(fd, data + len, MD_MAX_BODY + 1 - len);
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (!n)
+			break;
+		len += n;
+	}
+	data[len] = '\0';
+	*ret = data;
+	*ret_len = len;
+	data = NULL;
+out:
+	free(data);
+	close(fd);
+	return r;
+}
+
+static void fmt_instance(const struct md_instance *m, char *out, size_t outlen)
+{
+	char w4[ADDR_STRLEN] = "", w6[ADDR_STRLEN] = "", l4[ADDR_STRLEN] = "";
+
+	if (m->wan4.family)
+		addr_fmt(&m->wan4, w4);
+	if (m->wan6.family)
+		addr_fmt(&m->wan6, w6);
+	if (m->lan4.family)
+		addr_fmt(&m->lan4, l4);
+	snprintf(out, outlen,
+		 "provider=%s\nid=%s\nname=%s\nregion=%s\nprivate_net=%s\nwan4=%s\nwan6=%s\n"
+		 "lan4=%s\n",
+		 m->provider, m->id, m->name, m->region, m->private_net, w4, w6, l4);
+}
+
+static const char *errname(int r)
+{
+	static char other[16];
+
+	switch (-r) {
+	case EINVAL:
+		return "EINVAL";
+	case EBADMSG:
+		return "EBADMSG";
+	case EMSGSIZE:
+		return "EMSGSIZE";
+	}
+	snprintf(other, sizeof(other), "E%d", -r);
+	return other;
+}
+
+typedef int (*parse_fn)(const char *, size_t, struct md_instance *);
+
+/* Runs parse on dir/file when it exists; 0 when absent. */
+static int run_parser(const char *dir, const char *file, parse_fn parse, struct md_instance *inst)
+{
+	struct md_instance before = *inst;
+	char path[1024], *data;
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	r = read_file(path, &data, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	r = parse(data, len, inst);
+	/* the contract: *ret only on success */
+	if (r < 0 && memcmp(&before, inst, sizeof(before)))
+		r = -EFAULT;
+	free(data);
+	return r;
+}
+
+static int run_token(const char *dir, char *out, size_t outlen)
+{
+	char path[1024], token[256] = "untouched", *data;
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/token", dir);
+	r = read_file(path, &data, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	r = md_linode_parse_token(data, len, token, sizeof(token));
+	if (r < 0 && strcmp(token, "untouched"))
+		r = -EFAULT;
+	if (!r)
+		snprintf(out, outlen, "token=%s\n", token);
+	free(data);
+	return r;
+}
+
+static int run_case(const char *area, const char *dir, char *out, size_t outlen)
+{
+	struct md_instance inst;
+	char path[1024];
+	size_t used;
+	int r;
+
+	memset(&inst, 0x5a, sizeof(inst));
+	out[0] = '\0';
+	if (!strcmp(area, "vultr")) {
+		r = run_parser(dir, "v1.json", md_vultr_parse, &inst);
+		if (!r)
+			fmt_instance(&inst, out, outlen);
+		return r;
+	}
+	r = run_token(dir, out, outlen);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/instance.json", dir);
+	if (access(path, F_OK))
+		return 0;
+	r = run_parser(dir, "instance.json", md_linode_parse_instance, &inst);
+	if (!r)
+		r = run_parser(dir, "network.json", md_linode_parse_network, &inst);
+	if (r < 0)
+		return r;
+	used = strlen(out);
+	fmt_instance(&inst, out + used, outlen - used);
+	return 0;
+}
+
+static int cmp_dirent(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static void run_fixtures(const char *area)
+{
+	char dir[256], path[800], got[2048], *want;
+	struct dirent **ents;
+	size_t len;
+	int n, i, r;
+
+	snprintf(dir, sizeof(dir), FIXTURES "/%s", area);
+	n = scandir(dir, &ents, NULL, cmp_dirent);
+	if (n < 3) {
+		printf("FAIL fixtures/%s (no cases in %s)\n", area, dir);
+		test_failures++;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (ents[i]->d_name[0] != '.') {
+			int before = test_failures;
+
+			snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+			r = run_case(area, path, got, sizeof(got));
+			if (r < 0)
+				snprintf(got, sizeof(got), "error=%s\n", errname(r));
+			snprintf(path, sizeof(path), "%s/%s/expected", dir, ents[i]->d_name);
+			if (read_file(path, &want, &len) < 0) {
+				fprintf(stderr, "%s: unreadable\n", path);
+				test_failures++;
+			} else {
+				if (strcmp(got, want)) {
+					fprintf(stderr, "%s:\n--- want\n%s--- got\n%s", path, want,
+						got);
+					test_failures++;
+				}
+				free(want);
+			}
+			printf("%s fixtures/%s/%s\n", before == test_failures ? "ok" : "FAIL", area,
+			       ents[i]->d_name);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+}
+
+static void test_oversize(void)
+{
+	struct md_instance inst;
+	char tok[64];
+	char *big = malloc(MD_MAX_BODY + 1);
+
+	CHECK(big != NULL);
+	if (!big)
+		return;
+	memset(big, ' ', MD_MAX_BODY + 1);
+	big[0] = '{';
+	big[MD_MAX_BODY] = '}';
+	CHECK_INT(md_vultr_parse(big, MD_MAX_BODY + 1, &inst), -EMSGSIZE);
+	CHECK_INT(md_linode_parse_instance(big, MD_MAX_BODY + 1, &inst), -EMSGSIZE);
+	CHECK_INT(md_linode_parse_network(big, MD_MAX_BODY + 1, &inst), -EMSGSIZE);
+	CHECK_INT(md_linode_parse_token(big, MD_MAX_BODY + 1, tok, sizeof(tok)), -EMSGSIZE);
+	/* exactly at the cap is parsed */
+	big[MD_MAX_BODY - 1] = '}';
+	CHECK_INT(md_linode_parse_network(big, MD_MAX_BODY, &inst), 0);
+	CHECK_INT(md_vultr_parse(NULL, 0, &inst), -EBADMSG);
+	CHECK_INT(md_linode_parse_token(NULL, 0, tok, sizeof(tok)), -EINVAL);
+	free(big);
+}
+
+static void test_copy_str(void)
+{
+	char dst[8] = "keep";
+
+	CHECK_INT(md_copy_str(dst, sizeof(dst), "abcdefgh", 8, MD_CHARSET_ID), -EINVAL);
+	CHECK_STR(dst, "keep");
+	CHECK_INT(md_copy_str(dst, sizeof(dst), "abc.d-_", 7, MD_CHARSET_ID), 0);
+	CHECK_STR(dst, "abc.d-_");
+	CHECK_INT(md_copy_str(dst, sizeof(dst), "a b", 3, MD_CHARSET_NAME), -EINVAL);
+	CHECK_INT(md_copy_str(dst, sizeof(dst), "a\0b", 3, MD_CHARSET_NAME), -EINVAL);
+	CHECK_INT(md_copy_str(dst, sizeof(dst), "web:1", 5, MD_CHARSET_NAME), 0);
+	CHECK_INT(md_copy_str(dst, sizeof(dst), "web:1", 5, MD_CHARSET_ID), -EINVAL);
+	CHECK_INT(md_copy_str(dst, sizeof(dst), "ab+/=", 5, MD_CHARSET_TOKEN), 0);
+	CHECK_INT(md_copy_str(dst, sizeof(dst), "a:b", 3, MD_CHARSET_TOKEN), -EINVAL);
+	CHECK_INT(md_copy_str(dst, sizeof(dst), "", 0, MD_CHARSET_NAME), -EINVAL);
+}
+
+static void cfg_init(struct config *cfg, const char *url, unsigned timeout)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->metadata_url, sizeof(cfg->metadata_url), "%s", url);
+	cfg->metadata_timeout = timeout;
+}
+
+static const char linode_instance[] = "{\"id\":42,\"label\":\"web-1\",\"region\":\"us-ord\"}";
+static const char linode_network[] =
+	"{\"interfaces\":[],\"ipv4\":{\"public\":[\"1.2.3.4/32\"],\"private\":[]},"
+	"\"ipv6\":{\"slaac\":\"2001:db8::1/128\"}}";
+#define SECRET_TOKEN "0123456789abcdefSECRET"
+
+static long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000L + (t1.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+static void test_linode_fetch(void)
+{
+	struct md_instance inst;
+	struct config cfg;
+	char err[512] = "";
+
+	cfg_init(&cfg, "", 5);
+	http_fake_reset();
+	http_fake_push(0, 200, SECRET_TOKEN "\n");
+	http_fake_push(0, 200, linode_instance);
+	http_fake_push(0, 200, linode_network);
+	CHECK_INT(md_linode_fetch_at(&cfg, "/nonexistent", &inst, err, sizeof(err)), 0);
+	CHECK_INT(http_fake_count(), 3);
+	CHECK_STR(http_fake_request(0), "PUT http://169.254.169.254/v1/token\n"
+					"Metadata-Token-Expiry-Seconds: 300\n"
+					"Accept: text/plain\n");
+	CHECK_STR(http_fake_request(1), "GET http://169.254.169.254/v1/instance\n"
+					"Metadata-Token: " SECRET_TOKEN "\n"
+					"Accept: application/json\n");
+	CHECK_STR(http_fake_request(2), "GET http://169.254.169.254/v1/network\n"
+					"Metadata-Token: " SECRET_TOKEN "\n"
+					"Accept: application/json\n");
+	CHECK_STR(inst.provider, "linode");
+	CHECK_STR(inst.id, "42");
+	CHECK_STR(inst.name, "web-1");
+	CHECK_INT(inst.wan4.family, AF_INET);
+	CHECK_INT(inst.wan6.family, AF_INET6);
+	CHECK_INT(inst.lan4.family, 0);
+}
+
+static void test_linode_ipv6_fallback(void)
+{
+	struct md_instance inst;
+	struct config cfg;
+	char err[512] = "";
+
+	cfg_init(&cfg, "", 5);
+	http_fake_reset();
+	http_fake_push(-EHOSTUNREACH, 0, NULL);
+	http_fake_push(0, 200, "[\"" SECRET_TOKEN "\"]");
+	http_fake_push(0, 200, linode_instance);
+	http_fake_push(0, 200, linode_network);
+	CHECK_INT(md_linode_fetch_at(&cfg, "/nonexistent", &inst, err, sizeof(err)), 0);
+	CHECK_INT(http_fake_count(), 4);
+	CHECK(!strncmp(http_fake_request(0), "PUT http://169.254.169.254/v1/token\n", 36));
+	CHECK(!strncmp(http_fake_request(1), "PUT http://[fd00:a9fe:a9fe::1]/v1/token\n", 40));
+	/* the base that answered is kept for the rest of the dance */
+	CHECK(!strncmp(http_fake_request(2), "GET http://[fd00:a9fe:a9fe::1]/v1/instance\n", 43));
+	CHECK(!strncmp(http_fake_request(3), "GET http://[fd00:a9fe:a9fe::1]/v1/network\n", 42));
+}
+
+static void test_linode_url_override(void)
+{
+	struct md_instance inst;
+	struct config cfg;
+	char err[512] = "";
+
+	/* an explicit URL: no IPv6 fallback, trailing slash ignored */
+	cfg_init(&cfg, "http://127.0.0.1:8080/", 0);
+	http_fake_reset();
+	http_fake_push(-ECONNREFUSED, 0, NULL);
+	CHECK_INT(md_linode_fetch_at(&cfg, "/nonexistent", &inst, err, sizeof(err)), -ETIMEDOUT);
+	CHECK_INT(http_fake_count(), 1);
+	CHECK(!strncmp(http_fake_request(0), "PUT http://127.0.0.1:8080/v1/token\n", 35));
+	CHECK(strstr(err, "http://127.0.0.1:8080/v1/token") != NULL);
+}
+
+static void test_linode_errors(void)
+{
+	struct md_instance inst;
+	struct config cfg;
+	char err[512] = "";
+
+	memset(&inst, 0x5a, sizeof(inst));
+	cfg_init(&cfg, "http://md", 5);
+	http_fake_reset();
+	http_fake_push(0, 200, SECRET_TOKEN);
+	http_fake_push(0, 401, "{\"errors\":[{\"reason\":\"Invalid\\ntoken\"}]}");
+	CHECK_INT(md_linode_fetch_at(&cfg, "/nonexistent", &inst, err, sizeof(err)), -EACCES);
+	CHECK_INT(http_fake_count(), 2);
+	CHECK_STR(err, "http://md/v1/instance: HTTP 401 'Invalid\\x0atoken'");
+	CHECK(inst.id[0] == 0x5a);
+
+	http_fake_reset();
+	http_fake_push(0, 404, NULL);
+	CHECK_INT(md_linode_fetch_at(&cfg, "/nonexistent", &inst, err, sizeof(err)), -ENOENT);
+	CHECK_STR(err, "http://md/v1/token: HTTP 404");
+
+	http_fake_reset();
+	http_fake_push(0, 200, SECRET_TOKEN);
+	http_fake_push(0, 200, "<html>");
+	CHECK_INT(md_linode_fetch_at(&cfg, "/nonexistent", &inst, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "http://md/v1/instance: malformed response") == err);
+	CHECK(!strstr(err, "SECRET"));
+
+	http_fake_reset();
+	http_fake_push(0, 200, "tok\"en");
+	CHECK_INT(md_linode_fetch_at(&cfg, "/nonexistent", &inst, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "http://md/v1/token: malformed token") == err);
+
+	http_fake_reset();
+	http_fake_push(-EMSGSIZE, 0, NULL);
+	CHECK_INT(md_linode_fetch_at(&cfg, "/nonexistent", &inst, err, sizeof(err)), -EMSGSIZE);
+	CHECK_INT(http_fake_count(), 1);
+	CHECK(inst.id[0] == 0x5a);
+}
+
+/* 503 and 429 are retried with backoff (0.5 s, then 1 s): about 1.5 s. */
+static void test_retry_5xx(void)
+{
+	struct md_instance inst;
+	struct timespec t0;
+	struct config cfg;
+	char err[512] = "";
+	long ms;
+
+	cfg_init(&cfg, "", 10);
+	http_fake_reset();
+	http_fake_push(0, 503, "busy");
+	http_fake_push(0, 429, NULL);
+	http_fake_push(0, 200, SECRET_TOKEN);
+	http_fake_push(0, 500, NULL);
+	http_fake_push(0, 200, linode_instance);
+	http_fake_push(0, 200, linode_network);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_INT(md_linode_fetch_at(&cfg, "/nonexistent", &inst, err, sizeof(err)), 0);
+	ms = elapsed_ms(&t0);
+	CHECK_INT(http_fake_count(), 6);
+	/* an HTTP answer is not a transport error: no switch to IPv6 */
+	CHECK(!strncmp(http_fake_request(2), "PUT http://169.254.169.254/", 27));
+	/* 0.5 + 1 + 2 s of backoff (the delay keeps growing across the session) */
+	CHECK(ms >= 3400 && ms < 5000);
+}
+
+/* Nobody listening: retries until metadata_timeout, then one line with the URL. */
+static void test_never_up(void)
+{
+	struct md_instance inst;
+	struct timespec t0;
+	struct config cfg;
+	char err[512] = "";
+	long ms;
+
+	memset(&inst, 0x5a, sizeof(inst));
+	cfg_init(&cfg, "http://10.9.9.9:81", 2);
+	http_fake_reset();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_INT(md_vultr.fetch(&cfg, &inst, err, sizeof(err)), -ETIMEDOUT);
+	ms = elapsed_ms(&t0);
+	CHECK(ms >= 1900 && ms < 3000);
+	/* 0 s, 0.5 s, 1.5 s, 2 s */
+	CHECK_INT(http_fake_count(), 4);
+	CHECK_STR(err, "http://10.9.9.9:81/v1.json: fake: Connection refused (gave up after 2 s)");
+	CHECK(inst.id[0] == 0x5a);
+	CHECK(!strchr(err, '\n'));
+}
+
+static void test_linode_never_up_default(void)
+{
+	struct md_instance inst;
+	struct config cfg;
+	char err[512] = "";
+
+	cfg_init(&cfg, "", 0);
+	http_fake_reset();
+	CHECK_INT(md_linode_fetch_at(&cfg, "/nonexistent", &inst, err, sizeof(err)), -ETIMEDOUT);
+	CHECK_INT(http_fake_count(), 2);
+	CHECK_STR(err, "http://169.254.169.254/v1/token: fake: Connection refused; "
+		       "http://[fd00:a9fe:a9fe::1]/v1/token: fake: Connection refused "
+		       "(gave up after 0 s)");
+}
+
+static void test_vultr_fetch(void)
+{
+	struct md_instance inst;
+	struct config cfg;
+	char err[512] = "", *body;
+	size_t len;
+
+	CHECK_INT(read_file(FIXTURES "/vultr/reference-sample/v1.json", &body, &len), 0);
+	cfg_init(&cfg, "", 5);
+	http_fake_reset();
+	http_fake_push(0, 200, body);
+	CHECK_INT(md_vultr.fetch(&cfg, &inst, err, sizeof(err)), 0);
+	CHECK_INT(http_fake_count(), 1);
+	CHECK_STR(http_fake_request(0), "GET http://169.254.169.254/v1.json\n"
+					"Accept: application/json\n");
+	CHECK_STR(inst.region, "ewr");
+	CHECK_STR(inst.private_net, "fbbe2b5b-b986-4396-87f5-7246660ccb64");
+	free(body);
+
+	http_fake_reset();
+	http_fake_push(0, 200, "{\"hostname\":\"x\"}");
+	CHECK_INT(md_vultr.fetch(&cfg, &inst, err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "http://169.254.169.254/v1.json: malformed response (Invalid argument)");
+}
+
+/* A fake /sys: <root>/class/dmi/id/{sys_vendor,board_serial}. */
+static void make_dmi(const char *root, const char *vendor, const char *serial)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/class", root);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/class/dmi", root);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/class/dmi/id", root);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/class/dmi/id/sys_vendor", root);
+	unlink(path);
+	if (vendor) {
+		f = fopen(path, "w");
+		fputs(vendor, f);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/class/dmi/id/board_serial", root);
+	unlink(path);
+	if (serial) {
+		f = fopen(path, "w");
+		fputs(serial, f);
+		fclose(f);
+	}
+}
+
+static void rm_dmi(const char *root)
+{
+	char path[512];
+
+	make_dmi(root, NULL, NULL);
+	snprintf(path, sizeof(path), "%s/class/dmi/id", root);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/class/dmi", root);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/class", root);
+	rmdir(path);
+	rmdir(root);
+}
+
+static void test_detect_select(void)
+{
+	char root[] = "/tmp/test-metadata-XXXXXX";
+	struct config cfg;
+
+	CHECK(mkdtemp(root) != NULL);
+	cfg_init(&cfg, "", 1);
+	CHECK(md_provider_select(&cfg, root) == NULL);
+	make_dmi(root, "Linode\n", NULL);
+	CHECK(md_linode.detect(root));
+	CHECK(!md_vultr.detect(root));
+	CHECK(md_provider_select(&cfg, root) == &md_linode);
+	make_dmi(root, "Akamai\n", NULL);
+	CHECK(md_provider_select(&cfg, root) == &md_linode);
+	make_dmi(root, "  Vultr \n", NULL);
+	CHECK(md_provider_select(&cfg, root) == &md_vultr);
+	make_dmi(root, "QEMU\n", NULL);
+	CHECK(md_provider_select(&cfg, root) == NULL);
+	make_dmi(root, "Linode Extra\n", NULL);
+	CHECK(md_provider_select(&cfg, root) == NULL);
+	CHECK(!md_static.detect(root));
+	cfg.provider = CONFIG_PROVIDER_VULTR;
+	CHECK(md_provider_select(&cfg, root) == &md_vultr);
+	cfg.provider = CONFIG_PROVIDER_LINODE;
+	CHECK(md_provider_select(&cfg, root) == &md_linode);
+	cfg.provider = CONFIG_PROVIDER_STATIC;
+	CHECK(md_provider_select(&cfg, root) == &md_static);
+	CHECK(md_providers[0] == &md_linode && md_providers[1] == &md_vultr);
+	CHECK(md_providers[2] == &md_static && md_providers[3] == NULL);
+	rm_dmi(root);
+}
+
+static void test_linode_dmi_no_metadata(void)
+{
+	char root[] = "/tmp/test-metadata-XXXXXX", err[512] = "";
+	struct md_instance inst;
+	struct config cfg;
+
+	CHECK(mkdtemp(root) != NULL);
+	cfg_init(&cfg, "", 5);
+	make_dmi(root, "Linode\n", "als=0;ais=0;dhcp=1\n");
+	http_fake_reset();
+	CHECK_INT(md_linode_fetch_at(&cfg, root, &inst, err, sizeof(err)), -EOPNOTSUPP);
+	CHECK_INT(http_fake_count(), 0);
+	CHECK_STR(err, "Linode reports no metadata service in this region (DMI baseboard serial)");
+
+	/* only one stage disabled: the service exists */
+	make_dmi(root, "Linode\n", "als=1;ais=0\n");
+	http_fake_reset();
+	http_fake_push(0, 200, SECRET_TOKEN);
+	http_fake_push(0, 200, linode_instance);
+	http_fake_push(0, 200, linode_network);
+	CHECK_INT(md_linode_fetch_at(&cfg, root, &inst, err, sizeof(err)), 0);
+	CHECK_INT(http_fake_count(), 3);
+	rm_dmi(root);
+}
+
+static void test_static(void)
+{
+	struct md_instance inst;
+	struct config cfg;
+	char err[256] = "";
+
+	cfg_init(&cfg, "", 0);
+	memset(&inst, 0x5a, sizeof(inst));
+	CHECK_INT(md_static.fetch(&cfg, &inst, err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "provider static needs instance_id and region");
+	CHECK(inst.id[0] == 0x5a);
+	snprintf(cfg.instance_id, sizeof(cfg.instance_id), "node-7");
+	snprintf(cfg.region, sizeof(cfg.region), "Lab");
+	addr_parse("192.0.2.7", &cfg.wan_ipv4);
+	http_fake_reset();
+	CHECK_INT(md_static.fetch(&cfg, &inst, err, sizeof(err)), 0);
+	CHECK_INT(http_fake_count(), 0);
+	CHECK_STR(inst.provider, "static");
+	CHECK_STR(inst.id, "node-7");
+	CHECK_STR(inst.name, "node-7");
+	CHECK_STR(inst.region, "lab");
+	CHECK_STR(inst.private_net, "");
+	CHECK_INT(inst.wan4.family, AF_INET);
+	CHECK_INT(inst.wan6.family, 0);
+	snprintf(cfg.name, sizeof(cfg.name), "a=b");
+	CHECK_INT(md_static.fetch(&cfg, &inst, err, sizeof(err)), -EINVAL);
+}
+
+static void test_overrides(void)
+{
+	struct md_instance inst = {0};
+	struct config cfg;
+	char a[ADDR_STRLEN];
+
+	cfg_init(&cfg, "", 0);
+	snprintf(inst.id, sizeof(inst.id), "42");
+	snprintf(inst.name, sizeof(inst.name), "web-1");
+	snprintf(inst.region, sizeof(inst.region), "us-ord");
+	addr_parse("1.2.3.4", &inst.wan4);
+	addr_parse("10.0.0.1", &inst.lan4);
+	md_apply_overrides(&cfg, &inst);
+	CHECK_STR(inst.name, "web-1");
+	CHECK_STR(addr_fmt(&inst.wan4, a), "1.2.3.4");
+
+	snprintf(cfg.name, sizeof(cfg.name), "renamed");
+	snprintf(cfg.region, sizeof(cfg.region), "EU-West");
+	addr_parse("198.51.100.1", &cfg.wan_ipv4);
+	addr_parse("2001:db8::5", &cfg.wan_ipv6);
+	md_apply_overrides(&cfg, &inst);
+	CHECK_STR(inst.id, "42");
+	CHECK_STR(inst.name, "renamed");
+	CHECK_STR(inst.region, "eu-west");
+	CHECK_STR(addr_fmt(&inst.wan4, a), "198.51.100.1");
+	CHECK_STR(addr_fmt(&inst.wan6, a), "2001:db8::5");
+	CHECK_STR(addr_fmt(&inst.lan4, a), "10.0.0.1");
+
+	/* a value that fails validation keeps the fetched one */
+	snprintf(cfg.instance_id, sizeof(cfg.instance_id), "a/b");
+	md_apply_overrides(&cfg, &inst);
+	CHECK_STR(inst.id, "42");
+}
+
+int main(void)
+{
+	run_fixtures("linode");
+	run_fixtures("vultr");
+	RUN(test_oversize);
+	RUN(test_copy_str);
+	RUN(test_linode_fetch);
+	RUN(test_linode_ipv6_fallback);
+	RUN(test_linode_url_override);
+	RUN(test_linode_errors);
+	RUN(test_retry_5xx);
+	RUN(test_never_up);
+	RUN(test_linode_never_up_default);
+	RUN(test_vultr_fetch);
+	RUN(test_detect_select);
+	RUN(test_linode_dmi_no_metadata);
+	RUN(test_static);
+	RUN(test_overrides);
+	return test_exit();
+}

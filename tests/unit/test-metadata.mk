@@ -1,0 +1,1 @@
+test-metadata_FAKES := tests/fakes/http-fake.c
