@@ -59,7 +59,7 @@ struct config {
 	uint32_t expire_after;			 /* seconds; 0 = never */
 	/* provider = static, or overrides for any provider ("" / family 0 = unset) */
 	char instance_id[64];
-	char name[64];
+	char name[256];
 	char region[64];
 	struct ip_addr wan_ipv4, wan_ipv6, lan_ipv4;
 	/* "<key>_file" paths, read by config_load() */

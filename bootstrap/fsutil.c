@@ -39,19 +39,27 @@ int fs_read_file(const char *path, size_t max, struct buf *out)
 	return r;
 }
 
-static int same_content(const char *path, const void *data, size_t len)
+/* 1 when path holds exactly data (its mode repaired in place), 0 when not, -errno. */
+static int same_content(const char *path, const void *data, size_t len, mode_t mode)
 {
+	struct stat st;
 	struct buf cur;
 	int r;
 
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size != len)
+		return 0;
 	buf_init(&cur, len + 1);
 	r = fs_read_file(path, len + 1, &cur);
-	r = r == 0 && cur.len == len && !memcmp(cur.data, data, len);
+	r = r == 0 && cur.len == len && (!len || !memcmp(cur.data, data, len));
 	buf_free(&cur);
+	if (r && (st.st_mode & 07777) != mode && chmod(path, mode) < 0)
+		return -errno;
 	return r;
 }
 
-static int fsync_dir_of(const char *path)
+int fs_fsync_dir_of(const char *path)
 {
 	char dir[PATH_MAX];
 	const char *slash;
@@ -89,13 +97,31 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, gid_t gid)
+/* RENAME_NOREPLACE where the filesystem has it; else the caller's lock covers the race. */
+static int publish(const char *tmp, const char *path, unsigned flags)
+{
+	if (!(flags & FS_WRITE_NOREPLACE))
+		return rename(tmp, path) < 0 ? -errno : 0;
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	if (access(path, F_OK) == 0)
+		return -EEXIST;
+	return rename(tmp, path) < 0 ? -errno : 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, gid_t gid,
+		    unsigned flags)
 {
 	char tmp[PATH_MAX];
 	int fd, r;
 
-	if (same_content(path, data, len))
-		return 0;
+	if (!(flags & FS_WRITE_NOREPLACE)) {
+		r = same_content(path, data, len, mode);
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	unlink(tmp); /* a leftover of a killed run with our pid */
@@ -104,7 +130,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		return -errno;
 	/* mode and group are final before the name appears: networkd never sees a wrong mode */
 	r = fchmod(fd, mode) < 0 ? -errno : 0;
-	if (!r && gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0)
+	if (!r && gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0 && geteuid() == 0)
 		r = -errno;
 	if (!r)
 		r = write_all(fd, data, len);
@@ -112,13 +138,13 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		r = -errno;
 	if (close(fd) < 0 && !r)
 		r = -errno;
-	if (!r && rename(tmp, path) < 0)
-		r = -errno;
+	if (!r)
+		r = publish(tmp, path, flags);
 	if (r < 0) {
 		unlink(tmp);
 		return r;
 	}
-	r = fsync_dir_of(path);
+	r = fs_fsync_dir_of(path);
 	return r < 0 ? r : 1;
 }
 

@@ -7,12 +7,22 @@
 
 #include "buf.h"
 
+enum fs_write_flags {
+	/* never replace an existing file: -EEXIST (a concurrent creator won) */
+	FS_WRITE_NOREPLACE = 1 << 0,
+};
+
 /*
- * Writes path atomically with mode, and group gid unless gid == (gid_t)-1. When the file
- * already holds exactly data it is left alone (not even its mtime changes): returns 0.
- * Returns 1 when written, -errno on failure (the temp file is removed).
+ * Writes path atomically with mode, and group gid unless gid == (gid_t)-1 (a failing chown is
+ * ignored when not root: tests under --root). When the file already holds exactly data it is
+ * left alone -- only a wrong mode is repaired, which changes ctime but not mtime, so networkd
+ * sees no change -- and 0 is returned. Returns 1 when written, -errno on failure (the temp
+ * file is removed).
  */
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, gid_t gid);
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, gid_t gid,
+		    unsigned flags);
+/* fsync of the directory holding path, so a rename or unlink survives power loss. */
+int fs_fsync_dir_of(const char *path);
 /* Reads a whole regular file of at most max bytes into out (reset first); -EFBIG beyond. */
 int fs_read_file(const char *path, size_t max, struct buf *out);
 /* mkdir -p with mode for the directories it creates. */

@@ -1,6 +1,5 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "fsutil.h"
 #include "keys.h"
 
 /* crypto_kdf contexts are exactly 8 bytes; changing it or an id changes every mesh's keys. */
@@ -144,82 +144,17 @@ out:
 	return r;
 }
 
-static int keys_write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-static int keys_fsync_dir(const char *path)
-{
-	char copy[4096];
-	int fd, r = 0;
-
-	if (strlen(path) >= sizeof(copy))
-		return -ENAMETOOLONG;
-	strcpy(copy, path);
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-/*
- * Never replaces an existing key: RENAME_NOREPLACE makes a concurrent creator lose cleanly
- * (-EEXIST). Filesystems without it fall back to rename(); the caller's lock covers that case.
- */
-static int keys_publish(const char *tmp, const char *path)
-{
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	if (rename(tmp, path) < 0)
-		return -errno;
-	return 0;
-}
-
+/* Never replaces an existing key: a concurrent creator loses cleanly with -EEXIST. */
 static int keys_create(const char *path, const uint8_t key[KEYS_LEN])
 {
-	char tmp[4096], line[KEYS_BASE64_LEN + 1];
-	int fd, n, r;
+	char line[KEYS_BASE64_LEN];
+	int r;
 
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
 	keys_to_base64(key, line);
 	line[KEYS_BASE64_LEN - 1] = '\n';
-	r = keys_write_all(fd, line, KEYS_BASE64_LEN);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0)
-		r = keys_publish(tmp, path);
-	if (r < 0) {
-		unlink(tmp);
-		goto out;
-	}
-	r = keys_fsync_dir(path);
-out:
+	r = fs_write_atomic(path, line, KEYS_BASE64_LEN, 0600, (gid_t)-1, FS_WRITE_NOREPLACE);
 	sodium_memzero(line, sizeof(line));
-	return r;
+	return r < 0 ? r : 0;
 }
 
 int keys_load_or_create(const char *path, uint8_t ret_private[KEYS_LEN],

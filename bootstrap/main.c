@@ -64,6 +64,7 @@ struct run {
 	bool bucket_failed; /* exit 75 at the end: we ran from the cache */
 	bool own_listed;
 	char own_listed_etag[S3_ETAG_MAX];
+	time_t own_listed_modified;
 	struct mesh_input *inputs;
 	size_t n_inputs;
 	struct mesh mesh;
@@ -169,6 +170,26 @@ static void die(struct run *run, int code, const char *fmt, ...)
 	exit(code);
 }
 
+/* networkd's own rule (S_IRWXO): warn, as it does, but go on. */
+static void warn_insecure_files(const struct run *run)
+{
+	static const struct {
+		unsigned bit;
+		const char *what;
+	} files[] = {
+		{CONFIG_INSECURE_CONFIG, "the config file (it holds a secret)"},
+		{CONFIG_INSECURE_ACCESS_KEY_FILE, "access_key_file"},
+		{CONFIG_INSECURE_SECRET_KEY_FILE, "secret_key_file"},
+		{CONFIG_INSECURE_MESH_KEY_FILE, "mesh_key_file"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(*files); i++)
+		if (run->cfg.insecure_files & files[i].bit)
+			log_warnx("%s: %s can be read by other users; make it 0600",
+				  run->opt.config_path, files[i].what);
+}
+
 static void load_config(struct run *run)
 {
 	extern char **environ;
@@ -184,6 +205,9 @@ static void load_config(struct run *run)
 	if (r < 0)
 		die(run, EX_CONFIG, "%s: %s", run->opt.config_path,
 		    err.text[0] ? err.text : strerror(-r));
+	warn_insecure_files(run);
+	if (run->cfg.env_unknown[0])
+		log_warnx("environment: %s names no config key; ignored", run->cfg.env_unknown);
 	if (run->cfg.address_auto)
 		die(run, EX_CONFIG,
 		    "%s: address = auto is not supported by this version; set address = <ip>",
@@ -401,6 +425,7 @@ static void read_bucket(struct run *run)
 			run->own_listed = true;
 			snprintf(run->own_listed_etag, sizeof(run->own_listed_etag), "%s",
 				 run->listing.objects[i].etag);
+			run->own_listed_modified = run->listing.objects[i].last_modified;
 		}
 	}
 	drop_unlisted(run);
@@ -479,6 +504,14 @@ static void self_digest(const struct record *r, uint8_t out[32])
 	crypto_generichash_final(&h, out, 32);
 }
 
+/* Peers judge expiry by the bucket's LastModified: rewrite an unchanged record at half time. */
+static bool own_record_expiring(const struct run *run, time_t now)
+{
+	uint32_t half = run->cfg.expire_after / 2;
+
+	return half && run->own_listed_modified + (time_t)half <= now;
+}
+
 static void publish_self(struct run *run)
 {
 	struct state *st = &run->st;
@@ -493,7 +526,8 @@ static void publish_self(struct run *run)
 	self_digest(&run->self, digest);
 	if (run->own_listed && !strcmp(run->own_listed_etag, st->self_etag) &&
 	    !strcmp(st->self_object, run->self_object) &&
-	    !sodium_memcmp(digest, st->self_digest, sizeof(digest)))
+	    !sodium_memcmp(digest, st->self_digest, sizeof(digest)) &&
+	    !own_record_expiring(run, now))
 		return;
 	run->self.created = st->self_created ? st->self_created : (uint64_t)now;
 	run->self.updated = now;

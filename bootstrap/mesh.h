@@ -47,7 +47,7 @@ struct mesh {
 	struct mesh_skip *skipped;
 	size_t n_skipped;
 	/* name of a peer whose record holds our address, "" if none (it is skipped too) */
-	char address_conflict[64];
+	char address_conflict[256];
 };
 
 /* "provider/region[/private-net]" unless cfg->zone is set. */

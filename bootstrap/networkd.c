@@ -1,7 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdbool.h>
@@ -15,6 +14,7 @@
 #include "config.h"
 #include "keys.h"
 #include "mesh.h"
+#include "fsutil.h"
 #include "networkd.h"
 
 /* networkd runs as systemd-network and must read the inline keys; nobody else may. */
@@ -143,157 +143,19 @@ int nd_unit_path(const char *dir, const char *ifname, const char *ext, char *out
 	return 0;
 }
 
-static int nd_fsync_dir(const char *path)
-{
-	char copy[4096];
-	int fd, r = 0;
-
-	if (strlen(path) >= sizeof(copy))
-		return -ENAMETOOLONG;
-	strcpy(copy, path);
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-static int nd_read_all(int fd, char *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = read(fd, buf + got, len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO; /* shrank under us: treat as different */
-		got += n;
-	}
-	return 0;
-}
-
-/*
- * 1 when path already holds exactly content. A stray mode (someone's chmod) is repaired in
- * place: fchmod changes ctime only, and networkd compares mtime, so no re-apply follows.
- */
-static int nd_same_content(const char *path, const char *content, size_t len)
-{
-	struct stat st;
-	char *old = NULL;
-	int fd, r = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size != len)
-		goto out;
-	old = malloc(len + 1);
-	if (!old) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (nd_read_all(fd, old, len) < 0 || memcmp(old, content, len))
-		goto out;
-	r = 1;
-	if ((st.st_mode & 07777) != ND_MODE && fchmod(fd, ND_MODE) < 0)
-		r = -errno;
-out:
-	if (old) {
-		sodium_memzero(old, len);
-		free(old);
-	}
-	close(fd);
-	return r;
-}
-
-static int nd_write_fd(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* Mode and group before any byte is written: the content holds private keys. */
-static int nd_prepare_fd(int fd)
+int nd_write_if_changed(const char *path, const char *content, size_t len)
 {
 	struct group *gr;
 
-	/* The creation mode is filtered by the umask; networkd needs group read regardless. */
-	if (fchmod(fd, ND_MODE) < 0)
-		return -errno;
+	/* networkd runs as systemd-network and must read the private key; where the group does
+	 * not exist (image build, container) the file keeps ours (wireguard.md 3.2) */
 	gr = getgrnam(ND_GROUP);
-	if (!gr)
-		return 0; /* no networkd on this system (image build, container): keep our group */
-	/* Unprivileged runs (tests with --root) may not chown; root must succeed. */
-	if (fchown(fd, (uid_t)-1, gr->gr_gid) < 0 && geteuid() == 0)
-		return -errno;
-	return 0;
-}
-
-static int nd_open_tmp(const char *tmp)
-{
-	int fd;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, ND_MODE);
-	/* A leftover of a crashed run that had our pid: it was never renamed, so it is garbage. */
-	if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, ND_MODE);
-	return fd < 0 ? -errno : fd;
-}
-
-int nd_write_if_changed(const char *path, const char *content, size_t len)
-{
-	char tmp[4096];
-	int fd, n, r;
-
-	r = nd_same_content(path, content, len);
-	if (r != 0)
-		return r < 0 ? r : 0;
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = nd_open_tmp(tmp);
-	if (fd < 0)
-		return fd;
-	r = nd_prepare_fd(fd);
-	if (r == 0)
-		r = nd_write_fd(fd, content, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return r;
-	}
-	r = nd_fsync_dir(path);
-	return r < 0 ? r : 1;
+	return fs_write_atomic(path, content, len, ND_MODE, gr ? gr->gr_gid : (gid_t)-1, 0);
 }
 
 int nd_remove(const char *path)
 {
 	if (unlink(path) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	return nd_fsync_dir(path);
+	return fs_fsync_dir_of(path);
 }

@@ -15,7 +15,7 @@
 #define RECORD_OBJECT_MAX 256
 
 struct record {
-	char name[64]; /* validated: printable, no newline, '[', ']', '=', '"', '\\', '#', ';' */
+	char name[256]; /* validated: printable, no newline, '[', ']', '=', '"', '\\', '#', ';' */
 	char provider[16];
 	char region[64];
 	char zone[128];

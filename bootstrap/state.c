@@ -288,7 +288,7 @@ int state_save(const char *path, const struct state *st)
 	buf_init(&b, STATE_FILE_MAX);
 	r = state_serialize(st, &b);
 	if (!r)
-		r = fs_write_atomic(path, b.data, b.len, 0600, (gid_t)-1);
+		r = fs_write_atomic(path, b.data, b.len, 0600, (gid_t)-1, 0);
 	buf_free(&b);
 	return r;
 }

@@ -17,7 +17,7 @@ struct config;
 struct md_instance {
 	char provider[16];    /* "linode", "vultr", "static" */
 	char id[64];	      /* Linode numeric id / Vultr instance-v2-id / config instance_id */
-	char name[64];	      /* label / hostname */
+	char name[256];	      /* label / hostname: Linode labels are 64, Vultr FQDNs longer */
 	char region[64];      /* lower case: "ap-south", "sgp" */
 	char private_net[64]; /* VLAN label or VPC network-v2-id; "" when none */
 	struct ip_addr wan4;  /* family 0 = none */

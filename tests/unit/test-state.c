@@ -122,21 +122,29 @@ static void test_lock(void)
 static void test_fs_write_atomic(void)
 {
 	char path[256], tmp[300];
+	struct stat st;
 	struct buf b;
 
 	snprintf(path, sizeof(path), "%s/unit", tmpdir);
-	CHECK_INT(fs_write_atomic(path, "a\n", 2, 0640, (gid_t)-1), 1);
-	CHECK_INT(fs_write_atomic(path, "a\n", 2, 0640, (gid_t)-1), 0);
-	CHECK_INT(fs_write_atomic(path, "b\n", 2, 0640, (gid_t)-1), 1);
+	CHECK_INT(fs_write_atomic(path, "a\n", 2, 0640, (gid_t)-1, 0), 1);
+	CHECK_INT(fs_write_atomic(path, "a\n", 2, 0640, (gid_t)-1, 0), 0);
+	CHECK_INT(fs_write_atomic(path, "b\n", 2, 0640, (gid_t)-1, 0), 1);
 	buf_init(&b, 16);
 	CHECK_INT(fs_read_file(path, 16, &b), 0);
 	CHECK_STR(b.data, "b\n");
 	CHECK_INT(fs_read_file(path, 1, &b), -EFBIG);
+	CHECK_INT(chmod(path, 0644), 0);
+	CHECK_INT(fs_write_atomic(path, "b\n", 2, 0640, (gid_t)-1, 0), 0); /* mode repaired */
+	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0640);
+	CHECK_INT(fs_write_atomic(path, "c\n", 2, 0600, (gid_t)-1, FS_WRITE_NOREPLACE), -EEXIST);
+	CHECK_INT(fs_read_file(path, 16, &b), 0);
+	CHECK_STR(b.data, "b\n");
 	buf_free(&b);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
 	CHECK(access(tmp, F_OK) < 0); /* no temp file left behind */
 	snprintf(path, sizeof(path), "%s/no/such/dir/unit", tmpdir);
-	CHECK(fs_write_atomic(path, "x", 1, 0600, (gid_t)-1) == -ENOENT);
+	CHECK(fs_write_atomic(path, "x", 1, 0600, (gid_t)-1, 0) == -ENOENT);
 	snprintf(path, sizeof(path), "%s/a/b/c", tmpdir);
 	CHECK_INT(fs_mkdir_p(path, 0700), 0);
 	CHECK_INT(fs_mkdir_p(path, 0700), 0);
