@@ -94,7 +94,7 @@ unit:
 
 # The main job on a local default: a six-node, two-cloud mesh on this machine.
 demo: deps all
-	$(Q)sh tests/e2e/demo.sh
+	$(Q)bash tests/e2e/demo.sh
 .PHONY: demo
 
 install: $(BUILD)/clique-boot

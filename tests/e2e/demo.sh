@@ -30,7 +30,10 @@ echo
 for n in $NODES; do
 	echo "$(node_name "$n") ($(mesh_ip "$n")) sees:"
 	on "$n" "$BIN" --config "$ST/nodes/$n/clique.conf" --root "$ST/nodes/$n/root" --dry-run -q |
-		awk '$1=="peer"{printf "  %-9s %-12s %-4s %s\n", $2, $3, $6, $7}'
+		awk '$1=="peer"{printf "  %-9s %-12s %-4s %s\n", $2, $3, $6, $7}' | sort
 done
 echo
-echo "node l1's networkd units: $ST/nodes/l1/root/etc/systemd/network/ (removed on exit)"
+echo "linode-1's /etc/systemd/network/90-clique-wg0.netdev (for reboots; keys redacted here):"
+sed -E 's/^(PrivateKey|PresharedKey)=.*/\1=<redacted>/' \
+	"$ST/nodes/l1/root/etc/systemd/network/90-clique-wg0.netdev" | sed -n '1,24p'
+echo "  ..."

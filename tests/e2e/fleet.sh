@@ -191,6 +191,7 @@ address = $(mesh_ip "$n")
 listen_port = 51871
 metadata_timeout = 30
 EOF
+	chmod 600 "$d/clique.conf"
 }
 
 s3cmd_fleet() {
