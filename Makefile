@@ -9,16 +9,17 @@ BUILD ?= build
 
 PKGS := libcurl jansson libsodium libmnl
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+# override: also when CFLAGS comes from the command line (the sanitizer builds below)
+override CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	  -Wcast-qual -MMD -MP
-CPPFLAGS += -D_GNU_SOURCE -DCLIQUE_VERSION='"$(VERSION)"'
+override CPPFLAGS += -D_GNU_SOURCE -DCLIQUE_VERSION='"$(VERSION)"'
 ifeq ($(STATIC),1)
 LDFLAGS += -static
 LDLIBS += $(shell $(PKG_CONFIG) --static --libs $(PKGS))
 else
 LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS))
 endif
-CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+override CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 
 ifeq ($(V),1)
 Q :=
@@ -76,19 +77,20 @@ deps:
 	$(Q)sh tests/install-deps.sh
 .PHONY: deps
 
+SAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	      -fno-sanitize-recover=all
+SAN_MAKE := $(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(SAN_CFLAGS)" \
+	    LDFLAGS="-fsanitize=address,undefined"
+
 # Every test: unit (ASan+UBSan), fixtures, e2e in namespaces against radosgw + wireguard-go.
 check: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan \
-		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" build-asan/clique-boot unit-bins
+	$(Q)$(SAN_MAKE) build-asan/clique-boot unit-bins
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=build-asan sh tests/check.sh
 .PHONY: check
 
 unit:
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan \
-		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" unit-bins
+	$(Q)$(SAN_MAKE) unit-bins
 	$(Q)BUILD=build-asan SUITES=unit sh tests/check.sh
 .PHONY: unit
 

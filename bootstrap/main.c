@@ -401,6 +401,12 @@ static void drop_unlisted(struct run *run)
 	free(listed);
 }
 
+/* The server's reason when there is one ("HTTP 403 SignatureDoesNotMatch"), else errno's. */
+static const char *s3_error(const struct run *run, int r)
+{
+	return run->s3.last_error[0] ? run->s3.last_error : strerror(-r);
+}
+
 static void read_bucket(struct run *run)
 {
 	char prefix[RECORD_OBJECT_MAX];
@@ -414,9 +420,9 @@ static void read_bucket(struct run *run)
 	snprintf(prefix, sizeof(prefix), "%snodes/", run->cfg.prefix);
 	r = s3_list(&run->s3, prefix, &run->listing);
 	if (r < 0) {
-		errno = -r;
-		log_warn("bucket %s/%s unreachable; using %zu cached peers",
-			 run->cfg.bucket_endpoint, run->cfg.bucket, run->st.n_peers);
+		log_warnx("bucket %s/%s: listing failed (%s); using %zu cached peers",
+			  run->cfg.bucket_endpoint, run->cfg.bucket, s3_error(run, r),
+			  run->st.n_peers);
 		run->bucket_failed = true;
 		return;
 	}
@@ -540,8 +546,8 @@ static void publish_self(struct run *run)
 	r = s3_put(&run->s3, run->self_object, sealed.data, sealed.len, 0, etag);
 	buf_free(&sealed);
 	if (r < 0) {
-		errno = -r;
-		log_warn("bucket: publishing own record '%s'", run->self_object);
+		log_warnx("bucket: publishing own record '%s' failed (%s)", run->self_object,
+			  s3_error(run, r));
 		run->bucket_failed = true;
 		return;
 	}

@@ -15,9 +15,10 @@
 
 struct config;
 
-#define S3_KEY_MAX 1024
+#define S3_KEY_MAX 1025 /* S3 keys are at most 1024 bytes: every legal key fits */
 #define S3_ETAG_MAX 80
 #define S3_RECORD_MAX 4096
+#define S3_LIST_MAX 10000 /* objects in one listing (~1.1 KiB each); more is -E2BIG */
 
 struct s3_stats {
 	unsigned list, get, put, del, retries;
@@ -28,18 +29,19 @@ struct s3_client {
 	char bucket[64];
 	char region[32];
 	char access_key[128];
-	char secret_key[128]; /* wiped by s3_client_wipe() */
-	long clock_offset;    /* seconds to add to time(): server - local */
-	bool skew_seen;       /* a correction happened (main logs it once) */
+	char secret_key[128];  /* wiped by s3_client_wipe() */
+	long clock_offset;     /* seconds to add to time(): server - local */
+	bool skew_seen;	       /* a correction happened (main logs it once) */
 	unsigned max_attempts; /* per request; default 5 */
 	unsigned max_parallel; /* s3_get_many; default 16 */
 	struct s3_stats stats;
+	char last_error[128]; /* why the last call failed ("403 SignatureDoesNotMatch"), for logs */
 };
 
 struct s3_object {
-	char key[S3_KEY_MAX]; /* decoded */
+	char key[S3_KEY_MAX];	/* decoded */
 	char etag[S3_ETAG_MAX]; /* unquoted */
-	time_t last_modified;   /* server clock */
+	time_t last_modified;	/* server clock */
 	uint64_t size;
 };
 
@@ -75,6 +77,9 @@ int s3_delete(struct s3_client *c, const char *key);
  * listing is never returned (it must not be taken as truth and remove peers). */
 int s3_list(struct s3_client *c, const char *prefix, struct s3_listing *ret);
 void s3_listing_free(struct s3_listing *l);
+/* PUT /<bucket>: -EEXIST if it exists (409). Used by tests/tools/s3tool and first-run setups;
+ * the bootstrap itself never creates buckets. */
+int s3_create_bucket(struct s3_client *c);
 
 /* Pure, for tests and fuzzing. */
 /* Appends one ListObjectsV2 page to l; ret_next gets NextContinuationToken ("" if none). */

@@ -3,7 +3,7 @@
 # Runs as root on a fresh machine; a no-op when everything is already there.
 set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libsodium-dev libmnl-dev
-wireguard-go wireguard-tools iproute2 busybox python3 util-linux curl s3cmd
+wireguard-go wireguard-tools iproute2 busybox python3 util-linux curl s3cmd faketime strace
 ceph-mon ceph-osd radosgw ceph-common clang"
 missing=""
 for p in $PKGS; do

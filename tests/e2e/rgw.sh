@@ -29,7 +29,9 @@ up() {
 	local port=${1:?port} extra=${2:-}
 	local mon1=${MON_PORT:-40789} mon2=${MON_PORT2:-40300}
 	local ak=${ACCESS_KEY:-TESTACCESSKEY0000001} sk=${SECRET_KEY:-testsecretkey00000000000000000000000001}
-	local endpoints="endpoint=127.0.0.1:$port"
+	# tcp_nodelay: without it every GET on a kept-alive connection waits ~40 ms (Nagle +
+	# delayed ACK); with it 300 sequential GETs take 0.2 s instead of 13 s
+	local endpoints="tcp_nodelay=1 endpoint=127.0.0.1:$port"
 	[ -n "$extra" ] && endpoints="$endpoints endpoint=$extra:$port"
 	rm -rf "$DIR"
 	mkdir -p "$DIR"/{mon.a,osd.0,run,log}

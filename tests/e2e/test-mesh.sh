@@ -112,17 +112,41 @@ mkdir -p "$dump"
 s3cmd_fleet get --recursive "s3://$BUCKET/" "$dump/" >/dev/null
 nobj=$(find "$dump" -type f | wc -l)
 [ "$nobj" = 6 ] && ok "bucket holds 6 objects" || fail "bucket objects" "$nobj objects"
-leak=""
+# Each object must be exactly {"v":1,"nonce","box"}; no plaintext needle may appear in the
+# object text (needles of 8+ chars: shorter ones occur in random base64 by chance) nor in the
+# decoded nonce/box bytes (any length: chance there is ~2^-24 per position).
+needles=""
 for n in $NODES; do
-	for needle in "${PUB[$n]}" "$(mesh_ip "$n")" "$(wan_ip "$n")" "$(node_name "$n")" \
-		"${PUB[$n]%=}" $(lan_ip "$n"); do
-		grep -rqF -- "$needle" "$dump" && leak="$leak $needle"
-	done
+	needles="$needles ${PUB[$n]} $(mesh_ip "$n") $(wan_ip "$n") $(node_name "$n") $(lan_ip "$n")"
 done
-for needle in linode vultr ap-south sgp 51871; do grep -rqiF -- "$needle" "$dump" && leak="$leak $needle"; done
+if leak=$($PY - "$dump" $needles linode vultr ap-south sgp 51871 <<'EOF'
+import base64, json, os, sys
+root, needles = sys.argv[1], sys.argv[2:]
+bad = []
+for dirpath, _, files in os.walk(root):
+    for f in files:
+        path = os.path.join(dirpath, f)
+        text = open(path, "rb").read()
+        d = json.loads(text)
+        if set(d) != {"v", "nonce", "box"} or d["v"] != 1:
+            bad.append(f"{f}: fields {sorted(d)}")
+            continue
+        raw = base64.b64decode(d["nonce"]) + base64.b64decode(d["box"])
+        for n in needles:
+            b = n.encode()
+            if (len(b) >= 8 and b in text) or b in raw:
+                bad.append(f"{f}: {n}")
+            if len(n) == 44 and n.endswith("=") and base64.b64decode(n) in raw:
+                bad.append(f"{f}: raw key of {n}")
+print(" ".join(bad))
+sys.exit(1 if bad else 0)
+EOF
+); then
+	leak=""
+fi
 names=$(find "$dump" -type f -printf '%P\n' | grep -cvE '^clique/nodes/[0-9a-f]{32}$' || true)
-[ -z "$leak" ] && [ "$names" = 0 ] && ok "no public key, IP, name or region visible in any object or name" ||
-	fail "bucket plaintext" "leaked:$leak; non-opaque names: $names"
+[ -z "$leak" ] && [ "$names" = 0 ] && ok "objects are {v,nonce,box} only; no key, IP, name or region in any object or name" ||
+	fail "bucket plaintext" "leaked: $leak; non-opaque names: $names"
 
 # --- units for reboots: modes and content
 unit_ok=1

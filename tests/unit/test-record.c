@@ -11,6 +11,8 @@
 #include "../../bootstrap/record.h"
 #include "test.h"
 
+#define NAME_64 "0123456789012345678901234567890123456789012345678901234567890123"
+
 #define OBJ "clique/nodes/00112233445566778899aabbccddeeff"
 #define PK_B64 "eaYx7t4b+cmPEgMs3q3Q56B5OY/HhriMyEbsia+FpRo="
 
@@ -223,9 +225,10 @@ static void test_oversized(void)
 	free(big);
 }
 
-#define GOOD_PAYLOAD                                                                        \
-	"{\"name\":\"n\",\"provider\":\"vultr\",\"region\":\"sgp\",\"zone\":\"vultr/sgp\"," \
-	"\"public_key\":\"" PK_B64 "\",\"address\":\"10.15.1.1\",\"port\":51871,"           \
+#define GOOD_PAYLOAD GOOD_PAYLOAD_NAMED("n")
+#define GOOD_PAYLOAD_NAMED(name)                                                                   \
+	"{\"name\":\"" name "\",\"provider\":\"vultr\",\"region\":\"sgp\",\"zone\":\"vultr/sgp\"," \
+	"\"public_key\":\"" PK_B64 "\",\"address\":\"10.15.1.1\",\"port\":51871,"                  \
 	"\"endpoints\":{\"wan\":\"198.51.100.1\"},\"created\":1,\"updated\":2,\"seq\":3"
 
 static int open_payload(const char *payload, struct record *ret)
@@ -300,12 +303,19 @@ static void test_payload_validation(void)
 		"\"region\":\"back\\\\slash\"",
 		"\"provider\":\"quote\\\"d\"",
 		"\"provider\":\"0123456789abcdef\"",
-		"\"name\":\"0123456789012345678901234567890123456789012345678901234567890123\"",
+		/* 256 characters: one over the limit */
+		"\"name\":\"" NAME_64 NAME_64 NAME_64 NAME_64 "\"",
 	};
 	char payload[1024];
 	struct record back;
 	size_t i;
 
+	/* 255 characters fit */
+	snprintf(payload, sizeof(payload), "%s}",
+		 GOOD_PAYLOAD_NAMED(NAME_64 NAME_64 NAME_64 "012345678901234567890123456789"
+							    "012345678901234567890123456789012"));
+	CHECK_INT(open_payload(payload, &back), 0);
+	CHECK_INT(strlen(back.name), 255);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (open_payload(bad[i], &back) != -EINVAL) {
 			fprintf(stderr, "  accepted payload %zu\n", i);
