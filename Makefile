@@ -99,6 +99,26 @@ demo: deps all
 	$(Q)bash tests/e2e/demo.sh
 .PHONY: demo
 
+# libFuzzer (clang) over every parser, FUZZ_SECONDS each; make check runs a short pass.
+fuzz: deps
+	$(Q)bash tests/fuzz/run.sh
+.PHONY: fuzz
+
+# Benchmarks of shared/DESIGN.md 9, as ratios against references measured in the same run.
+bench: deps all
+	$(Q)bash tests/bench/run.sh
+.PHONY: bench
+
+# A binary without dynamic dependencies (build-static/clique-boot).
+static: deps
+	$(Q)bash packaging/static/build.sh
+.PHONY: static
+
+# The Debian package (build-deb/clique-boot_<version>_amd64.deb).
+deb: deps
+	$(Q)bash packaging/deb/build.sh
+.PHONY: deb
+
 install: $(BUILD)/clique-boot
 	install -D -m 0755 $(BUILD)/clique-boot $(DESTDIR)$(SBINDIR)/clique-boot
 .PHONY: install
@@ -108,7 +128,7 @@ format:
 .PHONY: format
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-*
 .PHONY: clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

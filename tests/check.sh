@@ -2,11 +2,12 @@
 # Runs every suite of `make check` and ends with the line "N passed, N failed".
 # Each suite prints "ok <name>" / "FAIL <name>" lines; a suite that exits non-zero without
 # printing a FAIL line counts as one failure. Exit 77 from a whole suite = skipped.
-# Env: BUILD (build dir of the sanitized binaries), SUITES (default "unit e2e").
+# Suites: unit (the test binaries) and tests/<suite>/test-*.sh for the others.
+# Env: BUILD (build dir of the sanitized binaries), SUITES (default: all of them).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-SUITES=${SUITES:-unit e2e}
+SUITES=${SUITES:-unit e2e packaging fuzz vm}
 export BUILD
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
@@ -43,10 +44,10 @@ for suite in $SUITES; do
 			run "unit/$(basename "$t")" "$t"
 		done
 		;;
-	e2e)
-		for t in tests/e2e/test-*.sh; do
+	*)
+		for t in tests/"$suite"/test-*.sh; do
 			[ -f "$t" ] || continue
-			run "e2e/$(basename "$t" .sh)" bash "$t"
+			run "$suite/$(basename "$t" .sh)" bash "$t"
 		done
 		;;
 	esac
