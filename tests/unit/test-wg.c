@@ -435,19 +435,18 @@ static void test_thousand_peers(void)
 	wg_device_free(want);
 }
 
-/* O(n log n): 100,000 peers diff well under a second. */
-static void test_large_diff_fast(void)
+/* At scale the merge still finds exactly the one difference (speed is make bench's job). */
+static void test_large_diff(void)
 {
 	struct wg_device *want = desired(100000), *live = live_of(want), *c;
-	struct timespec a, b;
-	double ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &a);
 	c = diff(live, want);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 	CHECK(c && wg_device_is_noop(c));
-	CHECK(ms < 1000);
+	wg_device_free(c);
+	want->peers[54321].keepalive = 7;
+	c = diff(live, want);
+	CHECK(c && c->n_peers == 1 && c->peers[0].keepalive == 7 &&
+	      !memcmp(c->peers[0].public_key, want->peers[54321].public_key, WG_KEY_LEN));
 	wg_device_free(c);
 	wg_device_free(live);
 	wg_device_free(want);
@@ -470,6 +469,6 @@ int main(void)
 	RUN(test_unsorted_or_duplicate);
 	RUN(test_normalize);
 	RUN(test_thousand_peers);
-	RUN(test_large_diff_fast);
+	RUN(test_large_diff);
 	return test_exit();
 }
