@@ -406,7 +406,7 @@ static void test_retry_5xx(void)
 	/* an HTTP answer is not a transport error: no switch to IPv6 */
 	CHECK(!strncmp(http_fake_request(2), "PUT http://169.254.169.254/", 27));
 	/* 0.5 + 1 + 2 s of backoff (the delay keeps growing across the session) */
-	CHECK(ms >= 3400 && ms < 5000);
+	CHECK(ms >= 3400 && ms < 15000); /* upper bound only catches a runaway wait */
 }
 
 /* Nobody listening: retries until metadata_timeout, then one line with the URL. */
@@ -424,7 +424,7 @@ static void test_never_up(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CHECK_INT(md_vultr.fetch(&cfg, &inst, err, sizeof(err)), -ETIMEDOUT);
 	ms = elapsed_ms(&t0);
-	CHECK(ms >= 1900 && ms < 3000);
+	CHECK(ms >= 1900 && ms < 12000);
 	/* 0 s, 0.5 s, 1.5 s, 2 s */
 	CHECK_INT(http_fake_count(), 4);
 	CHECK_STR(err, "http://10.9.9.9:81/v1.json: fake: Connection refused (gave up after 2 s)");
