@@ -1,0 +1,9 @@
+#!/bin/bash
+# Binary sizes (DESIGN.md 9: static <= 4 MB), as JSON lines for run.sh.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+for b in build/clique-boot build-static/clique-boot; do
+	[ -f "$top/$b" ] || continue
+	printf '{"label": "binary size %s", "note": "%s bytes (%s)"}\n' "$b" \
+		"$(stat -c %s "$top/$b")" "$(file -b "$top/$b" | cut -d, -f1-2)"
+done
