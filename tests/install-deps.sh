@@ -4,7 +4,10 @@
 set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libsodium-dev libmnl-dev
 wireguard-go wireguard-tools iproute2 busybox python3 util-linux curl s3cmd faketime strace
-ceph-mon ceph-osd radosgw ceph-common clang"
+ceph-mon ceph-osd radosgw ceph-common clang valgrind
+libc-ares-dev libmbedtls-dev dpkg-dev debhelper lintian systemd groff-base man-db openssl
+cloud-init
+qemu-system-x86 cpio socat"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
