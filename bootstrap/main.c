@@ -13,11 +13,14 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
 
 #include <jansson.h>
 #include <sodium.h>
 
+#include "claim.h"
 #include "config.h"
 #include "fsutil.h"
 #include "http.h"
@@ -35,6 +38,9 @@
 enum run_mode {
 	RUN_MODE_BOOT,
 	RUN_MODE_REFRESH,
+	RUN_MODE_LEAVE,
+	RUN_MODE_STATUS,
+	RUN_MODE_ROTATE_KEY,
 };
 
 struct options {
@@ -54,6 +60,7 @@ struct run {
 	struct keys_mesh mk;
 	uint8_t private_key[32], public_key[32];
 	bool key_created;
+	bool address_preview; /* dry-run, address = auto: a candidate nobody claimed yet */
 	struct record self;
 	char self_object[RECORD_OBJECT_MAX];
 	char state_dir[PATH_MAX];
@@ -69,39 +76,53 @@ struct run {
 	size_t n_inputs;
 	struct mesh mesh;
 	/* what this run did, for the summary line the tests read */
-	unsigned units_written, wg_sets, link_changes, published;
+	unsigned units_written, wg_sets, link_changes, published, claim_lost;
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: clique-boot [--refresh] [--dry-run [--json]] [--config FILE] [--root DIR]\n"
-		"                   [--verbose | --quiet] [--help] [--version]\n"
-		"\n"
-		"Joins this machine to a private WireGuard full mesh whose members find each\n"
-		"other through sealed records in an S3 bucket.\n"
-		"\n"
-		"  (no mode)      first boot: metadata, key, publish, read peers, units, apply\n"
-		"  --refresh      reconcile with the bucket: joins and leaves, sessions kept\n"
-		"  --dry-run      print what would be written and applied; change nothing\n"
-		"  --json         with --dry-run: the desired state as JSON\n"
-		"  --config FILE  config file (default " CONFIG_DEFAULT_PATH ")\n"
-		"  --root DIR     prefix every path written (tests, image builds)\n"
-		"  -v, --verbose  debug output;  -q, --quiet  warnings only\n"
-		"\n"
-		"Exit status: 0 ok, 64 usage, 69 metadata/WireGuard unavailable,\n"
-		"75 bucket unreachable (mesh kept from the cache), 78 configuration error.\n");
+	fprintf(f, "usage: clique-boot [--refresh | --leave | --rotate-key | --status [--json]]\n"
+		   "                   [--dry-run [--json]] [--config FILE] [--root DIR]\n"
+		   "                   [--verbose | --quiet] [--help] [--version]\n"
+		   "\n"
+		   "Joins this machine to a private WireGuard full mesh whose members find each\n"
+		   "other through sealed records in an S3 bucket.\n"
+		   "\n"
+		   "  (no mode)      first boot: metadata, key, publish, read peers, units, apply\n"
+		   "  --refresh      reconcile with the bucket: joins and leaves, sessions kept\n"
+		   "  --leave        delete own record and address claim, remove the interface\n"
+		   "                 and the units; peers drop this node on their next refresh\n"
+		   "  --rotate-key   new WireGuard key pair, record republished (a refresh)\n"
+		   "  --status       peers with names, endpoints, handshake age and transfer,\n"
+		   "                 from the live device and the cache (no bucket request)\n"
+		   "  --dry-run      print what would be written and applied; change nothing\n"
+		   "  --json         with --dry-run or --status: JSON\n"
+		   "  --config FILE  config file (default " CONFIG_DEFAULT_PATH ")\n"
+		   "  --root DIR     prefix every path written (tests, image builds)\n"
+		   "  -v, --verbose  debug output;  -q, --quiet  warnings only\n"
+		   "\n"
+		   "Exit status: 0 ok, 64 usage, 69 metadata/WireGuard unavailable,\n"
+		   "75 bucket unreachable (mesh kept from the cache), 78 configuration error.\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *opt)
 {
 	static const struct option longopts[] = {
-		{"refresh", no_argument, NULL, 'r'},	{"dry-run", no_argument, NULL, 'n'},
-		{"json", no_argument, NULL, 'j'},	{"config", required_argument, NULL, 'c'},
-		{"root", required_argument, NULL, 'R'}, {"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},	{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	{NULL, 0, NULL, 0},
+		{"refresh", no_argument, NULL, 'r'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"json", no_argument, NULL, 'j'},
+		{"config", required_argument, NULL, 'c'},
+		{"root", required_argument, NULL, 'R'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{"leave", no_argument, NULL, 'L'},
+		{"status", no_argument, NULL, 'S'},
+		{"rotate-key", no_argument, NULL, 'K'},
+		{NULL, 0, NULL, 0},
 	};
+	unsigned modes = 0;
 	int c;
 
 	opt->config_path = CONFIG_DEFAULT_PATH;
@@ -111,6 +132,19 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		switch (c) {
 		case 'r':
 			opt->mode = RUN_MODE_REFRESH;
+			modes++;
+			break;
+		case 'L':
+			opt->mode = RUN_MODE_LEAVE;
+			modes++;
+			break;
+		case 'S':
+			opt->mode = RUN_MODE_STATUS;
+			modes++;
+			break;
+		case 'K':
+			opt->mode = RUN_MODE_ROTATE_KEY;
+			modes++;
 			break;
 		case 'n':
 			opt->dry_run = true;
@@ -145,8 +179,16 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		log_warnx("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
-	if (opt->json && !opt->dry_run) {
-		log_warnx("--json needs --dry-run");
+	if (modes > 1) {
+		log_warnx("--refresh, --leave, --rotate-key and --status exclude each other");
+		return -EINVAL;
+	}
+	if (opt->dry_run && opt->mode != RUN_MODE_BOOT && opt->mode != RUN_MODE_REFRESH) {
+		log_warnx("--dry-run goes with a plain run or --refresh only");
+		return -EINVAL;
+	}
+	if (opt->json && !opt->dry_run && opt->mode != RUN_MODE_STATUS) {
+		log_warnx("--json needs --dry-run or --status");
 		return -EINVAL;
 	}
 	return 0;
@@ -208,10 +250,6 @@ static void load_config(struct run *run)
 	warn_insecure_files(run);
 	if (run->cfg.env_unknown[0])
 		log_warnx("environment: %s names no config key; ignored", run->cfg.env_unknown);
-	if (run->cfg.address_auto)
-		die(run, EX_CONFIG,
-		    "%s: address = auto is not supported by this version; set address = <ip>",
-		    run->opt.config_path);
 	r = config_path(&run->cfg, run->cfg.state_dir, run->state_dir, sizeof(run->state_dir));
 	if (r < 0)
 		die(run, EX_CONFIG, "state_dir: path too long");
@@ -231,11 +269,11 @@ static void fetch_metadata(struct run *run)
 		    "linode|vultr|static");
 	/* a refresh must not hang on a metadata service that is gone: the cache knows the
 	 * answer (DESIGN.md 7, "metadata unreachable at refresh: keep last values") */
-	if (run->opt.mode == RUN_MODE_REFRESH && run->st.has_metadata &&
+	if (run->opt.mode != RUN_MODE_BOOT && run->st.has_metadata &&
 	    run->cfg.metadata_timeout > 10)
 		run->cfg.metadata_timeout = 10;
 	r = prov->fetch(&run->cfg, &run->md, err, sizeof(err));
-	if (r < 0 && run->opt.mode == RUN_MODE_REFRESH && run->st.has_metadata) {
+	if (r < 0 && run->opt.mode != RUN_MODE_BOOT && run->st.has_metadata) {
 		log_warnx("metadata (%s): %s; keeping the last values", prov->name, err);
 		run->md = run->st.metadata;
 	} else if (r < 0) {
@@ -310,9 +348,31 @@ static const char *record_error(int r)
 		return "invalid payload";
 	case ENOENT:
 		return "deleted while reading";
+	case ENODATA:
+		return "empty or larger than 4 KiB";
 	default:
 		return strerror(-r);
 	}
+}
+
+/*
+ * DESIGN.md 4: an authentic record with an older seq than the one cached for its object is a
+ * replay of an old version (whoever can write the bucket can put it back); the cached one stays.
+ */
+static bool older_than_cached(const struct run *run, const char *object, const struct buf *body)
+{
+	const struct state_peer *sp = state_find_peer(&run->st, object);
+	struct record seen, got;
+
+	if (!sp || !sp->body_len || !body->data)
+		return false;
+	if (record_open(run->mk.record, object, sp->body, sp->body_len, &seen) < 0 ||
+	    record_open(run->mk.record, object, body->data, body->len, &got) < 0 ||
+	    got.seq >= seen.seq)
+		return false;
+	log_warnx("skipping record '%s': seq %llu is older than the %llu already seen", object,
+		  (unsigned long long)got.seq, (unsigned long long)seen.seq);
+	return true;
 }
 
 /* Objects whose ETag differs from the cache, fetched in parallel; failures keep the cache. */
@@ -348,8 +408,8 @@ static void fetch_changed(struct run *run)
 		const char *etag = res[i].etag[0] ? res[i].etag : o->etag;
 
 		if (res[i].result == -EMSGSIZE) {
-			log_warnx("skipping record '%s': larger than 4 KiB", o->key);
-			/* cached empty, so it is not fetched again until it changes */
+			/* cached empty, so it is not fetched again until it changes (and
+			 * open_records() warns) */
 			r = state_put_peer(&run->st, o->key, o->etag, o->last_modified, "", 0);
 		} else if (res[i].result == -ENOENT) {
 			r = 0; /* deleted since the listing: gone at the next refresh */
@@ -358,6 +418,8 @@ static void fetch_changed(struct run *run)
 			log_warn("bucket: GET '%s'", o->key);
 			run->bucket_failed = true;
 			r = 0;
+		} else if (older_than_cached(run, o->key, &res[i].body)) {
+			r = 0; /* warned; the record already seen stays */
 		} else {
 			r = state_put_peer(&run->st, o->key, etag, o->last_modified,
 					   res[i].body.data ? res[i].body.data : "",
@@ -453,7 +515,10 @@ static void open_records(struct run *run)
 
 		if (!strcmp(sp->object, run->self_object))
 			continue;
-		r = record_open(run->mk.record, sp->object, sp->body, sp->body_len, &in->rec);
+		/* fetch_changed() caches an oversized record empty: warned here, once a run */
+		r = sp->body_len ? record_open(run->mk.record, sp->object, sp->body, sp->body_len,
+					       &in->rec)
+				 : -ENODATA;
 		if (r < 0) {
 			log_warnx("skipping record '%s': %s", sp->object, record_error(r));
 			continue;
@@ -462,6 +527,223 @@ static void open_records(struct run *run)
 		in->last_modified = sp->last_modified;
 		run->n_inputs++;
 	}
+}
+
+/* The bucket the probe's answer is about: a changed endpoint, bucket or prefix asks again. */
+static void bucket_id(const struct run *run, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s/%s", run->cfg.bucket_endpoint, run->cfg.bucket, run->cfg.prefix);
+}
+
+static bool in_pool(const struct config *cfg, const struct ip_addr *a)
+{
+	uint32_t x = ntohl(a->v4.s_addr);
+
+	return a->family == AF_INET && x >= ntohl(cfg->pool_start.v4.s_addr) &&
+	       x <= ntohl(cfg->pool_end.v4.s_addr);
+}
+
+/* Held by a record we can read: skipped without a request (claims stay the truth). */
+static bool address_taken(const struct run *run, const struct ip_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < run->n_inputs; i++)
+		if (addr_equal(&run->inputs[i].rec.address, a))
+			return true;
+	return false;
+}
+
+static void probe_bucket(struct run *run, struct claim_ctx *ctx)
+{
+	char id[sizeof(run->st.cond_put_bucket)];
+	int r;
+
+	bucket_id(run, id, sizeof(id));
+	if (run->st.cond_put != STATE_COND_PUT_UNKNOWN && !strcmp(run->st.cond_put_bucket, id)) {
+		ctx->honoured = run->st.cond_put == STATE_COND_PUT_HONOURED;
+		return;
+	}
+	r = claim_probe(&run->s3, run->cfg.prefix);
+	if (r < 0)
+		die(run, EX_TEMPFAIL, "bucket: probing conditional PUT: %s", s3_error(run, r));
+	ctx->honoured = r == 1;
+	run->st.cond_put = r == 1 ? STATE_COND_PUT_HONOURED : STATE_COND_PUT_IGNORED;
+	snprintf(run->st.cond_put_bucket, sizeof(run->st.cond_put_bucket), "%s", id);
+	if (!r)
+		log_warnx(
+			"bucket %s/%s ignores If-None-Match; address claims use write-then-verify",
+			run->cfg.bucket_endpoint, run->cfg.bucket);
+}
+
+/* A node that lost its state finds its last address in its own record, if still listed. */
+static int own_record_address(struct run *run, struct ip_addr *ret)
+{
+	struct record rec;
+	struct buf body;
+	int r;
+
+	if (!run->own_listed)
+		return -ENOENT;
+	buf_init(&body, RECORD_MAX_SIZE);
+	r = s3_get(&run->s3, run->self_object, RECORD_MAX_SIZE, &body, NULL);
+	if (!r)
+		r = record_open(run->mk.record, run->self_object, body.data ? body.data : "",
+				body.len, &rec);
+	buf_free(&body);
+	if (r < 0)
+		return r;
+	*ret = rec.address;
+	return 0;
+}
+
+#define CLAIM_MAX_TRIES 64
+
+/* First candidate from a hash of the node, then the next free one (DESIGN.md 5). */
+static int claim_walk(struct run *run, struct claim_ctx *ctx, struct ip_addr *ret, char *object)
+{
+	uint32_t size = claim_pool_size(&run->cfg.pool_start, &run->cfg.pool_end), i, tries = 0;
+	struct ip_addr a;
+	int r;
+
+	if (!own_record_address(run, &a) && in_pool(&run->cfg, &a)) {
+		r = claim_try(ctx, &a, object);
+		if (r != 0)
+			goto out;
+	}
+	for (i = 0; i < size && tries < CLAIM_MAX_TRIES; i++) {
+		r = claim_candidate(run->mk.name, run->self_object, &run->cfg.pool_start,
+				    &run->cfg.pool_end, i, &a);
+		if (r < 0)
+			return r;
+		if (address_taken(run, &a))
+			continue;
+		tries++;
+		r = claim_try(ctx, &a, object);
+		if (r != 0)
+			goto out;
+	}
+	return -EADDRNOTAVAIL;
+out:
+	if (r == 1)
+		*ret = a;
+	return r;
+}
+
+/* dry-run: the first candidate no record holds, claimed by nobody. */
+static void preview_address(struct run *run)
+{
+	uint32_t size = claim_pool_size(&run->cfg.pool_start, &run->cfg.pool_end), i;
+	struct ip_addr a;
+
+	for (i = 0; i < size; i++) {
+		if (claim_candidate(run->mk.name, run->self_object, &run->cfg.pool_start,
+				    &run->cfg.pool_end, i, &a) < 0)
+			break;
+		if (!address_taken(run, &a)) {
+			run->cfg.address = a;
+			run->address_preview = true;
+			return;
+		}
+	}
+	die(run, EX_CONFIG, "pool: no free address");
+}
+
+static void release_claim(struct run *run)
+{
+	int r;
+
+	if (!run->st.claim_object[0])
+		return;
+	r = s3_delete(&run->s3, run->st.claim_object);
+	if (r < 0) {
+		log_warnx("bucket: releasing address claim '%s' failed (%s)", run->st.claim_object,
+			  s3_error(run, r));
+		run->bucket_failed = true;
+		return;
+	}
+	memset(&run->st.claim_address, 0, sizeof(run->st.claim_address));
+	run->st.claim_object[0] = '\0';
+}
+
+static void take_claim(struct run *run, const struct ip_addr *a, const char *object)
+{
+	char s[ADDR_STRLEN];
+
+	if (!addr_equal(&run->st.claim_address, a) || strcmp(run->st.claim_object, object))
+		log_info("claimed address %s", addr_fmt(a, s));
+	run->st.claim_address = *a;
+	snprintf(run->st.claim_object, sizeof(run->st.claim_object), "%s", object);
+	run->cfg.address = *a;
+}
+
+/*
+ * address = auto. A refresh trusts the claim it holds (the no-change path stays one LIST); a
+ * boot re-asserts it, which also recreates a claim someone deleted.
+ */
+static void acquire_address(struct run *run)
+{
+	struct state *st = &run->st;
+	struct claim_ctx ctx = {
+		.s3 = &run->s3,
+		.name_key = run->mk.name,
+		.record_key = run->mk.record,
+		.prefix = run->cfg.prefix,
+		.node = run->self_object,
+	};
+	char object[RECORD_OBJECT_MAX], s[ADDR_STRLEN], e[ADDR_STRLEN], f[ADDR_STRLEN];
+	bool cached = st->claim_address.family && in_pool(&run->cfg, &st->claim_address);
+	struct ip_addr a;
+	int r;
+
+	if (!run->cfg.address_auto)
+		goto out;
+	if (cached && (run->opt.mode != RUN_MODE_BOOT || run->bucket_failed || run->opt.dry_run)) {
+		run->cfg.address = st->claim_address;
+		goto out;
+	}
+	if (run->opt.dry_run) {
+		preview_address(run);
+		goto out;
+	}
+	if (run->bucket_failed)
+		die(run, EX_TEMPFAIL,
+		    "address = auto: no address claimed yet and the bucket is unreachable");
+	probe_bucket(run, &ctx);
+	if (cached) {
+		r = claim_try(&ctx, &st->claim_address, object);
+		run->claim_lost += ctx.lost;
+		ctx.lost = 0;
+		if (r == 1) {
+			take_claim(run, &st->claim_address, object);
+			goto out;
+		}
+		if (r < 0) {
+			log_warnx("bucket: checking the claim on %s failed (%s); keeping it",
+				  addr_fmt(&st->claim_address, s), s3_error(run, r));
+			run->bucket_failed = true;
+			run->cfg.address = st->claim_address;
+			goto out;
+		}
+		log_warnx("address %s is now claimed by another node; claiming another",
+			  addr_fmt(&st->claim_address, s));
+	} else if (st->claim_address.family) {
+		log_info("address %s is outside pool %s-%s; releasing it",
+			 addr_fmt(&st->claim_address, s), addr_fmt(&run->cfg.pool_start, e),
+			 addr_fmt(&run->cfg.pool_end, f));
+		release_claim(run);
+	}
+	r = claim_walk(run, &ctx, &a, object);
+	run->claim_lost += ctx.lost;
+	if (r == -EADDRNOTAVAIL)
+		die(run, EX_CONFIG, "pool %s-%s: no free address after %u claims",
+		    addr_fmt(&run->cfg.pool_start, s), addr_fmt(&run->cfg.pool_end, e),
+		    CLAIM_MAX_TRIES);
+	if (r < 0)
+		die(run, EX_TEMPFAIL, "bucket: claiming an address: %s", s3_error(run, r));
+	take_claim(run, &a, object);
+out:
+	run->self.address = run->cfg.address;
 }
 
 static time_t server_now(const struct run *run)
@@ -482,7 +764,7 @@ static void build_mesh(struct run *run)
 	for (i = 0; i < run->mesh.n_skipped; i++)
 		log_warnx("skipping record '%s': %s", run->mesh.skipped[i].object,
 			  run->mesh.skipped[i].reason);
-	if (run->mesh.address_conflict[0] && !run->own_listed) {
+	if (run->mesh.address_conflict[0] && !run->own_listed && run->opt.mode != RUN_MODE_STATUS) {
 		char a[ADDR_STRLEN];
 
 		die(run, EX_CONFIG,
@@ -643,6 +925,7 @@ static void save_state(struct run *run)
 
 	run->st.metadata = run->md;
 	run->st.has_metadata = true;
+	run->st.left = false;
 	r = state_save(run->state_path, &run->st);
 	if (r < 0)
 		die(run, EX_CANTCREAT, "%s: %s", run->state_path, strerror(-r));
@@ -655,6 +938,17 @@ static void count_paths(const struct mesh *m, unsigned count[4])
 	memset(count, 0, 4 * sizeof(*count));
 	for (i = 0; i < m->n_peers; i++)
 		count[m->peers[i].path]++;
+}
+
+/* CPU time of this run so far (user + system), for the cost figures of DESIGN.md 9. */
+static long cpu_us(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return -1;
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L + ru.ru_utime.tv_usec +
+	       ru.ru_stime.tv_usec;
 }
 
 static void print_summary(const struct run *run)
@@ -670,10 +964,11 @@ static void print_summary(const struct run *run)
 		 paths[MESH_PATH_WAN6], paths[MESH_PATH_NONE], run->mesh.n_skipped);
 	/* one stable line for operators' scripts and the tests (request and change counters) */
 	log_info("summary: peers=%zu skipped=%zu list=%u get=%u put=%u retries=%u units_written=%u "
-		 "wg_set=%u link_changed=%u bucket=%s",
+		 "wg_set=%u link_changed=%u bucket=%s delete=%u claim_lost=%u cpu_us=%ld",
 		 run->mesh.n_peers, run->mesh.n_skipped, run->s3.stats.list, run->s3.stats.get,
 		 run->s3.stats.put, run->s3.stats.retries, run->units_written, run->wg_sets,
-		 run->link_changes, run->bucket_failed ? "unreachable" : "ok");
+		 run->link_changes, run->bucket_failed ? "unreachable" : "ok", run->s3.stats.del,
+		 run->claim_lost, cpu_us());
 }
 
 static void json_set_ip(json_t *o, const char *key, const struct ip_addr *a)
@@ -700,6 +995,8 @@ static json_t *dry_run_json(const struct run *run)
 			 "zone", run->self.zone, "address", addr_fmt(&run->cfg.address, a),
 			 "public_key", pub, "listen_port", run->cfg.listen_port, "endpoints", eps,
 			 "object", run->self_object, "key_would_be_created", run->key_created);
+	if (run->address_preview)
+		json_object_set_new(self, "address_would_be_claimed", json_true());
 	peers = json_array();
 	for (i = 0; i < run->mesh.n_peers; i++) {
 		const struct mesh_peer *p = &run->mesh.peers[i];
@@ -741,8 +1038,9 @@ static void print_dry_run(const struct run *run)
 		return;
 	}
 	keys_to_base64(run->public_key, pub);
-	printf("self %s %s/%u zone %s key %s%s\n", run->self.name, addr_fmt(&run->cfg.address, a),
+	printf("self %s %s/%u zone %s key %s%s%s\n", run->self.name, addr_fmt(&run->cfg.address, a),
 	       run->cfg.network.len, run->self.zone, pub,
+	       run->address_preview ? " (address would be claimed)" : "",
 	       run->key_created ? " (key would be created)" : "");
 	for (i = 0; i < run->mesh.n_peers; i++) {
 		const struct mesh_peer *p = &run->mesh.peers[i];
@@ -758,6 +1056,296 @@ static void print_dry_run(const struct run *run)
 	for (i = 0; i < run->mesh.n_skipped; i++)
 		printf("skipped %s: %s\n", run->mesh.skipped[i].object,
 		       run->mesh.skipped[i].reason);
+}
+
+/* The live device without creating one: NULL (and 0) when there is none. */
+static int live_device(const struct config *cfg, struct wg_device **ret, const char **ret_backend)
+{
+	const struct wg_backend *be = NULL;
+	char kind[32];
+	int r;
+
+	*ret = NULL;
+	r = wg_backend_uapi.owns(cfg->interface);
+	if (r > 0)
+		be = &wg_backend_uapi;
+	else if (r == 0 && !link_get_kind(cfg->interface, kind, sizeof(kind)) &&
+		 !strcmp(kind, "wireguard"))
+		be = &wg_backend_kernel;
+	if (!be)
+		return r < 0 ? r : 0;
+	*ret_backend = be->name;
+	return be->get(cfg->interface, ret);
+}
+
+static void remove_device(struct run *run)
+{
+	const char *ifname = run->cfg.interface;
+	char kind[32];
+	int r;
+
+	r = wg_backend_uapi.owns(ifname);
+	if (r > 0) {
+		r = wg_backend_uapi.destroy(ifname);
+	} else if (r == 0) {
+		r = link_get_kind(ifname, kind, sizeof(kind));
+		if (r == -ENODEV)
+			return;
+		/* a link of another kind under our name is not ours to delete */
+		if (!r && strcmp(kind, "wireguard"))
+			r = -EEXIST;
+		if (!r)
+			r = wg_backend_kernel.destroy(ifname);
+	}
+	if (r == -ENODEV)
+		return;
+	if (r < 0)
+		die(run, EX_UNAVAILABLE, "%s: cannot remove the interface: %s", ifname,
+		    strerror(-r));
+	run->link_changes++;
+	log_info("%s: removed", ifname);
+}
+
+static void remove_units(struct run *run)
+{
+	static const char *const exts[] = {"netdev", "network"};
+	char dir[PATH_MAX], path[PATH_MAX];
+	size_t i;
+	int r;
+
+	r = config_path(&run->cfg, run->cfg.networkd_dir, dir, sizeof(dir));
+	for (i = 0; !r && i < sizeof(exts) / sizeof(*exts); i++) {
+		r = nd_unit_path(dir, run->cfg.interface, exts[i], path, sizeof(path));
+		if (!r && unlink(path) < 0)
+			r = errno == ENOENT ? 0 : -errno;
+		else if (!r)
+			run->units_written++;
+	}
+	if (!r && run->units_written)
+		r = fs_fsync_dir_of(path);
+	if (r < 0)
+		die(run, EX_CANTCREAT, "networkd units in %s: %s", dir, strerror(-r));
+}
+
+/*
+ * --leave: the record and the claim go first, so peers drop us on their next refresh; the
+ * interface and units go even when the bucket fails (exit 75: run --leave again to finish).
+ * The key, metadata and probe result stay; "left" keeps the refresh timer from rejoining.
+ */
+static void leave(struct run *run)
+{
+	struct state *st = &run->st;
+	int r;
+
+	keys_derive_mesh(run->cfg.mesh_key, &run->mk);
+	if (st->has_metadata)
+		run->md = st->metadata;
+	else
+		fetch_metadata(run);
+	build_self(run);
+	r = s3_client_init(&run->s3, &run->cfg);
+	if (r < 0)
+		die(run, EX_CONFIG, "bucket_endpoint: '%s' is not a usable URL",
+		    run->cfg.bucket_endpoint);
+	r = s3_delete(&run->s3, run->self_object);
+	if (r < 0) {
+		log_warnx("bucket: deleting own record '%s' failed (%s)", run->self_object,
+			  s3_error(run, r));
+		run->bucket_failed = true;
+	} else {
+		log_info("deleted own record %s", run->self_object);
+		memset(st->self_object, 0, sizeof(st->self_object));
+		memset(st->self_etag, 0, sizeof(st->self_etag));
+		memset(st->self_digest, 0, sizeof(st->self_digest));
+		release_claim(run);
+	}
+	remove_device(run);
+	remove_units(run);
+	if (!run->bucket_failed) {
+		size_t i;
+
+		for (i = 0; i < st->n_peers; i++)
+			free(st->peers[i].body);
+		st->n_peers = 0;
+	}
+	st->left = true;
+	r = state_save(run->state_path, st);
+	if (r < 0)
+		die(run, EX_CANTCREAT, "%s: %s", run->state_path, strerror(-r));
+	log_info("summary: left list=%u get=%u put=%u delete=%u units_removed=%u "
+		 "link_removed=%u bucket=%s",
+		 run->s3.stats.list, run->s3.stats.get, run->s3.stats.put, run->s3.stats.del,
+		 run->units_written, run->link_changes, run->bucket_failed ? "unreachable" : "ok");
+}
+
+/* RFC 3339-free and locale-free: "12s", "3m04s", "2h05m", "-" for never. */
+static const char *age_fmt(int64_t hs, time_t now, char *out, size_t len)
+{
+	int64_t age = now - hs;
+
+	if (!hs)
+		snprintf(out, len, "never");
+	else if (age < 120)
+		snprintf(out, len, "%llds ago", (long long)(age < 0 ? 0 : age));
+	else if (age < 7200)
+		snprintf(out, len, "%lldm%02llds ago", (long long)age / 60, (long long)age % 60);
+	else
+		snprintf(out, len, "%lldh%02lldm ago", (long long)age / 3600,
+			 (long long)age / 60 % 60);
+	return out;
+}
+
+static json_t *status_peer_json(const struct mesh_peer *p, const struct wg_peer *lp, time_t now)
+{
+	char pub[KEYS_BASE64_LEN], a[ADDR_STRLEN], ep[ADDR_STRLEN];
+	const char *endpoint = NULL;
+	int64_t hs = lp ? lp->last_handshake_sec : 0;
+
+	keys_to_base64(p->rec.public_key, pub);
+	if (lp && lp->endpoint.addr.family)
+		endpoint = addr_fmt_endpoint(&lp->endpoint.addr, lp->endpoint.port, ep);
+	else if (p->path != MESH_PATH_NONE)
+		endpoint = addr_fmt_endpoint(&p->endpoint, p->endpoint_port, ep);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:b, s:b, s:I, s:o, s:I, s:I}", "name",
+			 p->rec.name, "zone", p->rec.zone, "address", addr_fmt(&p->rec.address, a),
+			 "public_key", pub, "path", mesh_path_name(p->path), "endpoint", endpoint,
+			 "on_device", lp != NULL, "handshaken", hs != 0, "latest_handshake",
+			 (json_int_t)hs, "handshake_age", hs ? json_integer(now - hs) : json_null(),
+			 "rx_bytes", (json_int_t)(lp ? lp->rx_bytes : 0), "tx_bytes",
+			 (json_int_t)(lp ? lp->tx_bytes : 0));
+}
+
+static void print_status_json(const struct run *run, const struct wg_device *live,
+			      const char *backend, time_t now)
+{
+	char pub[KEYS_BASE64_LEN], a[ADDR_STRLEN];
+	json_t *root, *peers = json_array(), *pending = json_array(), *unknown = json_array();
+	size_t i;
+
+	for (i = 0; i < run->mesh.n_peers; i++) {
+		const struct mesh_peer *p = &run->mesh.peers[i];
+		const struct wg_peer *lp =
+			live ? wg_device_find_peer(live, p->rec.public_key) : NULL;
+
+		json_array_append_new(peers, status_peer_json(p, lp, now));
+		if (!lp || !lp->last_handshake_sec)
+			json_array_append_new(pending, json_string(p->rec.name));
+	}
+	for (i = 0; live && i < live->n_peers; i++) {
+		const struct wg_peer *lp = &live->peers[i];
+		size_t j;
+
+		for (j = 0; j < run->mesh.n_peers; j++)
+			if (!memcmp(run->mesh.peers[j].rec.public_key, lp->public_key, WG_KEY_LEN))
+				break;
+		if (j == run->mesh.n_peers) {
+			keys_to_base64(lp->public_key, pub);
+			json_array_append_new(unknown, json_string(pub));
+		}
+	}
+	keys_to_base64(run->public_key, pub);
+	root = json_pack("{s:s, s:b, s:s?, s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:o, s:I}",
+			 "interface", run->cfg.interface, "up", live != NULL, "backend",
+			 live ? backend : NULL, "self", "name", run->self.name, "address",
+			 addr_fmt(&run->cfg.address, a), "zone", run->self.zone, "public_key", pub,
+			 "peers", peers, "not_handshaken", pending, "unknown_on_device", unknown,
+			 "now", (json_int_t)now);
+	if (!root || json_dumpf(root, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0)
+		fprintf(stderr, "clique-boot: cannot render JSON\n");
+	putchar('\n');
+	json_decref(root);
+}
+
+static void print_status_text(const struct run *run, const struct wg_device *live,
+			      const char *backend, time_t now)
+{
+	char a[ADDR_STRLEN], ep[ADDR_STRLEN], age[32];
+	size_t i, shaken = 0;
+
+	for (i = 0; live && i < run->mesh.n_peers; i++) {
+		const struct wg_peer *lp =
+			wg_device_find_peer(live, run->mesh.peers[i].rec.public_key);
+
+		shaken += lp && lp->last_handshake_sec;
+	}
+	printf("%s %s/%u zone %s: %s, %zu peers in the cache, %zu handshaken\n", run->cfg.interface,
+	       addr_fmt(&run->cfg.address, a), run->cfg.network.len, run->self.zone,
+	       live ? backend : "down", run->mesh.n_peers, shaken);
+	printf("%-20s %-15s %-20s %-4s %-24s %-12s %12s %12s\n", "name", "address", "zone", "path",
+	       "endpoint", "handshake", "rx", "tx");
+	for (i = 0; i < run->mesh.n_peers; i++) {
+		const struct mesh_peer *p = &run->mesh.peers[i];
+		const struct wg_peer *lp =
+			live ? wg_device_find_peer(live, p->rec.public_key) : NULL;
+
+		if (lp && lp->endpoint.addr.family)
+			addr_fmt_endpoint(&lp->endpoint.addr, lp->endpoint.port, ep);
+		else if (p->path != MESH_PATH_NONE)
+			addr_fmt_endpoint(&p->endpoint, p->endpoint_port, ep);
+		else
+			snprintf(ep, sizeof(ep), "-");
+		printf("%-20s %-15s %-20s %-4s %-24s %-12s %12llu %12llu\n", p->rec.name,
+		       addr_fmt(&p->rec.address, a), p->rec.zone, mesh_path_name(p->path), ep,
+		       lp ? age_fmt(lp->last_handshake_sec, now, age, sizeof(age))
+			  : "not on device",
+		       (unsigned long long)(lp ? lp->rx_bytes : 0),
+		       (unsigned long long)(lp ? lp->tx_bytes : 0));
+	}
+}
+
+/* --status: the state cache and the live device only; no lock, no bucket, no metadata. */
+static void status(struct run *run)
+{
+	struct wg_device *live = NULL;
+	const char *backend = "";
+	char path[PATH_MAX + 16];
+	time_t now = time(NULL);
+	int r;
+
+	snprintf(path, sizeof(path), "%s/private.key", run->state_dir);
+	if (!run->st.has_metadata || access(path, F_OK) < 0 ||
+	    (run->cfg.address_auto && !run->st.claim_address.family))
+		die(run, EX_UNAVAILABLE, "%s: not joined yet (no state); run clique-boot",
+		    run->state_dir);
+	run->md = run->st.metadata;
+	load_keys(run);
+	build_self(run);
+	open_records(run);
+	if (run->cfg.address_auto)
+		run->cfg.address = run->st.claim_address;
+	run->self.address = run->cfg.address;
+	build_mesh(run);
+	r = live_device(&run->cfg, &live, &backend);
+	if (r < 0)
+		die(run, EX_UNAVAILABLE, "%s: reading the device: %s", run->cfg.interface,
+		    strerror(-r));
+	if (run->opt.json)
+		print_status_json(run, live, backend, now);
+	else
+		print_status_text(run, live, backend, now);
+	wg_device_free(live);
+}
+
+/* --rotate-key: a new key replaces the old file atomically; the run goes on as a refresh. */
+static void rotate_key(struct run *run)
+{
+	char path[PATH_MAX + 16], line[KEYS_BASE64_LEN], pub[KEYS_BASE64_LEN];
+	uint8_t k[KEYS_LEN], p[KEYS_LEN];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/private.key", run->state_dir);
+	randombytes_buf(k, sizeof(k));
+	keys_clamp(k);
+	keys_public(k, p);
+	keys_to_base64(k, line);
+	line[KEYS_BASE64_LEN - 1] = '\n';
+	r = fs_write_atomic(path, line, KEYS_BASE64_LEN, 0600, (gid_t)-1, 0);
+	sodium_memzero(line, sizeof(line));
+	sodium_memzero(k, sizeof(k));
+	if (r < 0)
+		die(run, EX_CANTCREAT, "%s: %s", path, strerror(-r));
+	keys_to_base64(p, pub);
+	log_info("rotated the WireGuard key pair, new public key %s", pub);
 }
 
 static void run_free(struct run *run)
@@ -787,7 +1375,7 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0 || http_global_init() < 0)
 		die(&run, EX_OSERR, "cannot initialise libsodium or libcurl");
 	load_config(&run);
-	if (!run.opt.dry_run) {
+	if (!run.opt.dry_run && run.opt.mode != RUN_MODE_STATUS) {
 		r = fs_mkdir_p(run.state_dir, 0700);
 		if (!r)
 			r = lock_fd = state_lock(run.state_dir);
@@ -801,11 +1389,30 @@ int main(int argc, char **argv)
 			  strerror(-r));
 		memset(&run.st, 0, sizeof(run.st));
 	}
+	if (run.opt.mode == RUN_MODE_STATUS) {
+		status(&run);
+		run_free(&run);
+		return EX_OK;
+	}
+	if (run.opt.mode == RUN_MODE_LEAVE) {
+		leave(&run);
+		r = run.bucket_failed ? EX_TEMPFAIL : EX_OK;
+		goto out;
+	}
+	if (run.st.left && run.opt.mode != RUN_MODE_BOOT) {
+		log_info("this node left the mesh (--leave); run clique-boot without --refresh to "
+			 "join again");
+		r = EX_OK;
+		goto out;
+	}
 	fetch_metadata(&run);
+	if (run.opt.mode == RUN_MODE_ROTATE_KEY)
+		rotate_key(&run);
 	load_keys(&run);
 	build_self(&run);
 	read_bucket(&run);
 	open_records(&run);
+	acquire_address(&run);
 	build_mesh(&run);
 	if (run.opt.dry_run) {
 		print_dry_run(&run);
@@ -822,7 +1429,9 @@ int main(int argc, char **argv)
 			  run.s3.clock_offset);
 	print_summary(&run);
 	r = run.bucket_failed ? EX_TEMPFAIL : EX_OK;
+out:
 	run_free(&run);
-	close(lock_fd);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return r;
 }

@@ -316,10 +316,10 @@ out:
 	return r;
 }
 
-int record_open(const uint8_t record_key[32], const char *object_name, const char *buf, size_t len,
-		struct record *ret)
+int record_open_payload(const uint8_t record_key[32], const char *object_name, const char *buf,
+			size_t len, char *out, size_t outlen, size_t *ret_len)
 {
-	uint8_t nonce[RECORD_NONCE_LEN], *box = NULL, *plain = NULL;
+	uint8_t nonce[RECORD_NONCE_LEN], *box = NULL;
 	unsigned long long plainlen;
 	size_t boxlen = 0;
 	int r;
@@ -327,25 +327,42 @@ int record_open(const uint8_t record_key[32], const char *object_name, const cha
 	if (len > RECORD_MAX_SIZE)
 		return -EMSGSIZE;
 	box = malloc(RECORD_MAX_SIZE);
-	plain = malloc(RECORD_MAX_SIZE);
-	if (!box || !plain) {
-		r = -ENOMEM;
-		goto out;
-	}
+	if (!box)
+		return -ENOMEM;
 	r = record_envelope(buf, len, nonce, box, &boxlen);
 	if (r < 0)
 		goto out;
+	if (boxlen - RECORD_TAG_LEN > outlen) {
+		r = -EMSGSIZE;
+		goto out;
+	}
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    plain, &plainlen, NULL, box, boxlen, (const uint8_t *)object_name,
+		    (uint8_t *)out, &plainlen, NULL, box, boxlen, (const uint8_t *)object_name,
 		    strlen(object_name), nonce, record_key) != 0) {
 		r = -EBADMSG;
 		goto out;
 	}
-	r = record_payload_parse((const char *)plain, plainlen, ret);
+	*ret_len = plainlen;
 out:
-	if (plain)
-		sodium_memzero(plain, RECORD_MAX_SIZE);
-	free(plain);
 	free(box);
+	return r;
+}
+
+int record_open(const uint8_t record_key[32], const char *object_name, const char *buf, size_t len,
+		struct record *ret)
+{
+	char *plain;
+	size_t plainlen = 0;
+	int r;
+
+	plain = malloc(RECORD_MAX_SIZE);
+	if (!plain)
+		return -ENOMEM;
+	r = record_open_payload(record_key, object_name, buf, len, plain, RECORD_MAX_SIZE,
+				&plainlen);
+	if (!r)
+		r = record_payload_parse(plain, plainlen, ret);
+	sodium_memzero(plain, RECORD_MAX_SIZE);
+	free(plain);
 	return r;
 }

@@ -47,6 +47,10 @@ int record_open(const uint8_t record_key[32], const char *object_name, const cha
  */
 int record_seal_payload(const uint8_t record_key[32], const char *object_name, const char *payload,
 			size_t len, struct buf *out);
+/* Opens an envelope into out (outlen bytes) without parsing the payload (address claims):
+ * the errors of record_open() before the payload. */
+int record_open_payload(const uint8_t record_key[32], const char *object_name, const char *buf,
+			size_t len, char *out, size_t outlen, size_t *ret_len);
 /* Only the payload JSON (for tests and the fuzz harness of the inner parser). */
 int record_payload_parse(const char *json, size_t len, struct record *ret);
 /* Validates a name/zone/region string per the rule above (non-empty, strlen < max, printable

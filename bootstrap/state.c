@@ -108,6 +108,36 @@ static int parse_self(json_t *self, struct state *st)
 	return 0;
 }
 
+static int parse_claim(json_t *c, struct state *st)
+{
+	struct ip_addr a = {0};
+	int r;
+
+	if (!json_is_object(c))
+		return -EINVAL;
+	r = parse_ip(c, "address", &a);
+	if (!r)
+		r = copy_str(c, "object", st->claim_object, sizeof(st->claim_object), true);
+	if (!r && a.family != AF_INET)
+		r = -EINVAL;
+	if (!r)
+		st->claim_address = a;
+	return r;
+}
+
+static int parse_cond_put(json_t *c, struct state *st)
+{
+	json_t *h = json_object_get(c, "honoured");
+	int r;
+
+	if (!json_is_object(c) || !json_is_boolean(h))
+		return -EINVAL;
+	r = copy_str(c, "bucket", st->cond_put_bucket, sizeof(st->cond_put_bucket), true);
+	if (!r)
+		st->cond_put = json_is_true(h) ? STATE_COND_PUT_HONOURED : STATE_COND_PUT_IGNORED;
+	return r;
+}
+
 static int parse_peer(json_t *p, struct state *st)
 {
 	char object[RECORD_OBJECT_MAX], etag[S3_ETAG_MAX] = "";
@@ -158,6 +188,16 @@ int state_parse(const char *buf, size_t len, struct state *ret)
 		r = parse_metadata(v, &st.metadata);
 		st.has_metadata = r == 0;
 	}
+	v = json_object_get(root, "claim");
+	if (!r && v)
+		r = parse_claim(v, &st);
+	v = json_object_get(root, "conditional_put");
+	if (!r && v)
+		r = parse_cond_put(v, &st);
+	v = json_object_get(root, "left");
+	if (!r && v && !json_is_boolean(v))
+		r = -EINVAL;
+	st.left = json_is_true(v);
 	v = json_object_get(root, "peers");
 	if (!r && v && !json_is_array(v))
 		r = -EINVAL;
@@ -222,6 +262,25 @@ static json_t *self_json(const struct state *st)
 	return s;
 }
 
+static int extras_json(const struct state *st, json_t *root)
+{
+	char a[ADDR_STRLEN];
+
+	if (st->claim_address.family &&
+	    json_object_set_new(root, "claim",
+				json_pack("{s:s, s:s}", "address", addr_fmt(&st->claim_address, a),
+					  "object", st->claim_object)) < 0)
+		return -ENOMEM;
+	if (st->cond_put != STATE_COND_PUT_UNKNOWN &&
+	    json_object_set_new(root, "conditional_put",
+				json_pack("{s:s, s:b}", "bucket", st->cond_put_bucket, "honoured",
+					  st->cond_put == STATE_COND_PUT_HONOURED)) < 0)
+		return -ENOMEM;
+	if (st->left && json_object_set_new(root, "left", json_true()) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 int state_serialize(const struct state *st, struct buf *out)
 {
 	json_t *root, *peers, *p;
@@ -237,6 +296,8 @@ int state_serialize(const struct state *st, struct buf *out)
 		goto out;
 	if (st->has_metadata &&
 	    json_object_set_new(root, "metadata", metadata_json(&st->metadata)) < 0)
+		goto out;
+	if (extras_json(st, root) < 0)
 		goto out;
 	for (i = 0; i < st->n_peers; i++) {
 		const struct state_peer *sp = &st->peers[i];

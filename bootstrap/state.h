@@ -26,6 +26,13 @@ struct state_peer {
 	size_t body_len;
 };
 
+/* Whether the bucket refuses a second PUT with If-None-Match: * (probed once per bucket). */
+enum state_cond_put {
+	STATE_COND_PUT_UNKNOWN,
+	STATE_COND_PUT_HONOURED,
+	STATE_COND_PUT_IGNORED,
+};
+
 struct state {
 	/* own record as last published */
 	char self_object[RECORD_OBJECT_MAX];
@@ -34,6 +41,14 @@ struct state {
 	uint8_t self_digest[32]; /* of the stable payload fields; all zero = never published */
 	bool has_metadata;
 	struct md_instance metadata;
+	/* address = auto: the address we hold and its claim object (family 0 = none) */
+	struct ip_addr claim_address;
+	char claim_object[RECORD_OBJECT_MAX];
+	/* the probe's answer and the bucket it is about ("endpoint/bucket/prefix") */
+	enum state_cond_put cond_put;
+	char cond_put_bucket[512];
+	/* --leave ran: --refresh stays away until a plain run joins again */
+	bool left;
 	struct state_peer *peers; /* sorted by object name */
 	size_t n_peers, cap_peers;
 };

@@ -9,13 +9,20 @@
 # Only addresses inside these namespaces are used (documentation ranges).
 #
 # Caller sets: P (name prefix), BIN (clique-boot), and calls fleet_up / fleet_down.
+# Optional: NODES (default the six above), SPARE_NODES (set up but not counted in NODES: a
+# node that joins later, e.g. v4), AUTO_NODES (configured with address = auto in AUTO_POOL),
+# EXTRA_CONF (lines appended to every node's config).
 set -u
 
 : "${P:=cbe2e}"
 : "${BIN:=build/clique-boot}"
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 ST=/run/clique-$P
-NODES="l1 l2 l3 v1 v2 v3"
+: "${NODES:=l1 l2 l3 v1 v2 v3}"
+: "${SPARE_NODES:=}"
+: "${AUTO_NODES:=}"
+: "${AUTO_POOL:=10.15.3.1-10.15.3.254}"
+: "${EXTRA_CONF:=}"
 PY=/usr/bin/python3
 BUCKET=clique-$P
 S3_ADDR=198.51.100.250
@@ -29,6 +36,15 @@ lan_ip() { case $1 in l*) echo "192.168.131.1$(idx_of "$1")" ;; *) echo "" ;; es
 wan_ip() { case $1 in l*) echo "198.51.100.1$(idx_of "$1")" ;; *) echo "198.51.100.2$(idx_of "$1")" ;; esac; }
 mesh_ip() { case $1 in l*) echo "10.15.0.$(idx_of "$1")" ;; *) echo "10.15.1.$(idx_of "$1")" ;; esac; }
 node_name() { echo "$(cloud_of "$1")-$(idx_of "$1")"; }
+is_auto() { case " $AUTO_NODES " in *" $1 "*) return 0 ;; esac; return 1; }
+# The mesh address a node holds: configured, or (address = auto) read from its wg0.
+node_addr() {
+	if is_auto "$1"; then
+		on "$1" ip -4 -o addr show dev wg0 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}'
+	else
+		mesh_ip "$1"
+	fi
+}
 
 # Run a command "on" a node: its network, mount and UTS namespaces.
 on() {
@@ -48,20 +64,20 @@ on_bg() {
 
 fleet_down() {
 	set +e
-	local f n pid
+	local f n pid all="$NODES $SPARE_NODES"
 	for f in "$ST"/pids/*; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
 	[ -d "$ST/rgw" ] && ip netns exec "$P-s3" bash "$TOP/tests/e2e/rgw.sh" down "$ST/rgw" 2>/dev/null
 	# anything still living in our namespaces (wireguard-go daemonised itself), by pid
-	for n in $NODES s3 fab; do
+	for n in $all s3 fab; do
 		for pid in $(ip netns pids "$P-$n" 2>/dev/null); do kill "$pid" 2>/dev/null; done
 	done
 	sleep 0.3
-	for n in $NODES s3 fab; do
+	for n in $all s3 fab; do
 		for pid in $(ip netns pids "$P-$n" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
 	done
 	for f in "$ST"/ns/*; do [ -e "$f" ] && umount "$f" 2>/dev/null; done
 	mountpoint -q "$ST/ns" && umount "$ST/ns"
-	for n in $NODES s3 fab; do ip netns del "$P-$n" 2>/dev/null; done
+	for n in $all s3 fab; do ip netns del "$P-$n" 2>/dev/null; done
 	[ -n "${KEEP_LOGS:-}" ] || rm -rf "$ST"
 	set -e
 }
@@ -187,10 +203,15 @@ access_key = $S3_ACCESS_KEY
 secret_key_file = $d/secret_key
 mesh_key_file = $d/mesh_key
 network = 10.15.0.0/16
-address = $(mesh_ip "$n")
 listen_port = 51871
 metadata_timeout = 30
 EOF
+	if is_auto "$n"; then
+		printf 'address = auto\npool = %s\n' "$AUTO_POOL" >>"$d/clique.conf"
+	else
+		printf 'address = %s\n' "$(mesh_ip "$n")" >>"$d/clique.conf"
+	fi
+	[ -z "$EXTRA_CONF" ] || printf '%s\n' "$EXTRA_CONF" >>"$d/clique.conf"
 	chmod 600 "$d/clique.conf"
 }
 
@@ -213,14 +234,15 @@ fleet_up() {
 	. "$ST/rgw/env"
 	s3cmd_fleet mb "s3://$BUCKET"
 	MESH_KEY=$(head -c 32 /dev/urandom | base64)
-	local n
-	for n in $NODES; do
+	local n k=0
+	for n in $NODES $SPARE_NODES; do
 		node_up "$n"
 		metadata_up "$n"
 		node_config "$n"
+		k=$((k + 1))
 	done
-	for n in $NODES; do wait_metadata "$n"; done
-	fleet_log "fleet up: 6 nodes, radosgw, 6 metadata services"
+	for n in $NODES $SPARE_NODES; do wait_metadata "$n"; done
+	fleet_log "fleet up: $k nodes, radosgw, $k metadata services"
 }
 
 # clique-boot on node n with extra args; output in $ST/logs/boot-<n>-<tag>.log
@@ -231,18 +253,22 @@ run_node() {
 		>"$ST/logs/run-$n-$tag.log" 2>&1
 }
 
-# ping matrix; prints it and returns the number of failed pairs
+# ping matrix over the given nodes (default $NODES); prints it, returns the failed pairs
 ping_matrix() {
-	local a b fails=0 line
+	local a b fails=0 line nodes=${1:-$NODES}
+	declare -A ip
 	printf '%-9s' "from\\to"
-	for b in $NODES; do printf '%-10s' "$(mesh_ip "$b")"; done
+	for b in $nodes; do
+		ip[$b]=$(node_addr "$b")
+		printf '%-10s' "${ip[$b]}"
+	done
 	echo
-	for a in $NODES; do
+	for a in $nodes; do
 		line=$(printf '%-9s' "$a")
-		for b in $NODES; do
+		for b in $nodes; do
 			if [ "$a" = "$b" ]; then
 				line+=$(printf '%-10s' "-")
-			elif on "$a" busybox ping -c1 -W3 -q "$(mesh_ip "$b")" >/dev/null 2>&1; then
+			elif [ -n "${ip[$b]}" ] && on "$a" busybox ping -c1 -W3 -q "${ip[$b]}" >/dev/null 2>&1; then
 				line+=$(printf '%-10s' "ok")
 			else
 				line+=$(printf '%-10s' "FAIL")
