@@ -38,6 +38,9 @@ struct link_info {
 	char kind[32];
 };
 
+/* more addresses of one family than this: not a link clique-boot configured */
+#define LINK_MAX_ADDRS 32
+
 static int valid_ifname(const char *ifname)
 {
 	size_t n = ifname ? strlen(ifname) : 0;
@@ -273,10 +276,12 @@ static int set_link(struct link_sock *s, int index, unsigned flags, uint32_t mtu
 	return sock_request(s, nlh, NULL, NULL);
 }
 
-struct addr_match {
+/* The addresses of one family on one link, as a GETADDR dump reports them. */
+struct addr_list {
 	int index;
-	const struct ip_prefix *want;
-	bool found;
+	int family;
+	size_t n;
+	struct ip_prefix a[LINK_MAX_ADDRS];
 };
 
 static int addr_attr_cb(const struct nlattr *attr, void *data)
@@ -296,53 +301,58 @@ static int addr_attr_cb(const struct nlattr *attr, void *data)
 static int getaddr_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlattr *tb[IFA_MAX + 1] = {0};
-	struct addr_match *m = data;
+	struct addr_list *l = data;
 	const struct ifaddrmsg *ifa;
 	const struct nlattr *a;
+	struct ip_prefix *p;
 	size_t size;
 
 	if (nlh->nlmsg_type != RTM_NEWADDR || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
 		return MNL_CB_OK;
 	ifa = mnl_nlmsg_get_payload(nlh);
-	if ((int)ifa->ifa_index != m->index || ifa->ifa_family != m->want->addr.family ||
-	    ifa->ifa_prefixlen != m->want->len)
+	if ((int)ifa->ifa_index != l->index || ifa->ifa_family != l->family)
 		return MNL_CB_OK;
 	if (mnl_attr_parse(nlh, sizeof(*ifa), addr_attr_cb, tb) < 0)
 		return MNL_CB_ERROR;
 	/* IPv4: IFA_LOCAL is our address, IFA_ADDRESS may be a peer; IPv6 has only IFA_ADDRESS. */
 	a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
-	size = m->want->addr.family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
-	if (a && mnl_attr_get_payload_len(a) == size &&
-	    !memcmp(mnl_attr_get_payload(a), &m->want->addr.v4, size))
-		m->found = true;
+	size = l->family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
+	if (!a || mnl_attr_get_payload_len(a) != size)
+		return MNL_CB_OK;
+	if (l->n == LINK_MAX_ADDRS)
+		return MNL_CB_ERROR; /* not a link we configured: refuse to guess */
+	p = &l->a[l->n++];
+	memset(p, 0, sizeof(*p));
+	p->addr.family = l->family;
+	memcpy(&p->addr.v4, mnl_attr_get_payload(a), size);
+	p->len = ifa->ifa_prefixlen;
 	return MNL_CB_OK;
 }
 
-static int has_addr(struct link_sock *s, int index, const struct ip_prefix *addr)
+static int list_addrs(struct link_sock *s, int index, int family, struct addr_list *ret)
 {
-	struct addr_match m = {.index = index, .want = addr};
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
-	int r;
 
+	memset(ret, 0, sizeof(*ret));
+	ret->index = index;
+	ret->family = family;
 	nlh = msg_new(s, RTM_GETADDR, NLM_F_DUMP);
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
-	ifa->ifa_family = (uint8_t)addr->addr.family;
+	ifa->ifa_family = (uint8_t)family;
 	ifa->ifa_index = (uint32_t)index;
-	r = sock_request(s, nlh, getaddr_cb, &m);
-	if (r < 0)
-		return r;
-	return m.found;
+	return sock_request(s, nlh, getaddr_cb, ret);
 }
 
-static int add_addr(struct link_sock *s, int index, const struct ip_prefix *addr)
+/* RTM_NEWADDR with flags NLM_F_CREATE|NLM_F_EXCL, or RTM_DELADDR. */
+static int change_addr(struct link_sock *s, uint16_t type, int index, const struct ip_prefix *addr)
 {
 	size_t size =
 		addr->addr.family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
 
-	nlh = msg_new(s, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+	nlh = msg_new(s, type, type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0);
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = (uint8_t)addr->addr.family;
 	ifa->ifa_prefixlen = addr->len;
@@ -358,20 +368,40 @@ static int add_addr(struct link_sock *s, int index, const struct ip_prefix *addr
 	return sock_request(s, nlh, NULL, NULL);
 }
 
+/*
+ * The mesh link is clique-boot's: any other address of the wanted one's family goes (an
+ * `address =` or `network =` change would otherwise leave the old one routed). Stale ones go
+ * first: deleting a primary IPv4 address also deletes the same-subnet secondaries unless
+ * net.ipv4.conf.*.promote_secondaries is set, which would take the new address with it.
+ */
 static int configure_addr(struct link_sock *s, int index, const struct ip_prefix *addr,
 			  bool *changed)
 {
+	struct addr_list l;
+	bool found = false;
+	size_t i;
 	int r;
 
-	r = has_addr(s, index, addr);
-	if (r != 0)
-		return r < 0 ? r : 0;
-	r = add_addr(s, index, addr);
-	if (r == -EEXIST) /* added by someone else since the dump */
-		return 0;
-	if (r == 0)
+	r = list_addrs(s, index, addr->addr.family, &l);
+	if (r < 0)
+		return r;
+	for (i = 0; i < l.n; i++) {
+		if (l.a[i].len == addr->len && addr_equal(&l.a[i].addr, &addr->addr)) {
+			found = true;
+			continue;
+		}
+		r = change_addr(s, RTM_DELADDR, index, &l.a[i]);
+		if (r < 0 && r != -EADDRNOTAVAIL)
+			return r;
 		*changed = true;
-	return r;
+	}
+	if (found)
+		return 0;
+	r = change_addr(s, RTM_NEWADDR, index, addr);
+	if (r < 0 && r != -EEXIST) /* -EEXIST: added by someone else since the dump */
+		return r;
+	*changed = true;
+	return 0;
 }
 
 int link_configure(const char *ifname, uint32_t mtu, const struct ip_prefix *addr, int *ret_changed)

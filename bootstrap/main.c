@@ -884,6 +884,8 @@ static void apply_device(struct run *run)
 	int r, changed = 0;
 
 	r = wg_backend_open(&run->cfg, &be, &created);
+	if (r == -EOPNOTSUPP && run->cfg.backend == CONFIG_BACKEND_KERNEL)
+		die(run, EX_UNAVAILABLE, "kernel has no WireGuard (backend = kernel)");
 	if (r == -EOPNOTSUPP)
 		die(run, EX_UNAVAILABLE, "kernel has no WireGuard and '%s' is not installed",
 		    run->cfg.userspace_command);

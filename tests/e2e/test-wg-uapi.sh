@@ -212,6 +212,14 @@ check endpoint-v6-noop out_has noop
 check session-kept-throughout test "$(peer_field a b 5)" = "$hs_before"
 check ping-after-changes ping_b
 
+# 6b. a new mesh address replaces the old one on the link (no stale address stays routed)
+apply a 9 "$ST/a5.conf"
+check address-change-link out_has "link=changed"
+check address-change-only-new sh -c "[ \"\$(ip -n $P-a -4 -o addr show wg0 | awk '{print \$4}')\" = 10.15.0.9/16 ]"
+apply a 1 "$ST/a5.conf"
+check address-change-back sh -c "[ \"\$(ip -n $P-a -4 -o addr show wg0 | awk '{print \$4}')\" = 10.15.0.1/16 ]"
+check ping-after-address-change ping_b
+
 # 7. destroy: deleting the link makes wireguard-go exit and remove its socket
 nx b "$WG_APPLY" -D wg0 >"$ST/out" 2>&1
 gone() {
