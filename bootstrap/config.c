@@ -472,6 +472,8 @@ static const struct config_key config_keys[] = {
 	    .expect = "an http:// or https:// URL without a path"),
 	KEY("bucket", parse_bucket, bucket, .expect = "a bucket name [A-Za-z0-9._-]"),
 	KEY("bucket_region", parse_region, bucket_region, .expect = "a region like us-east-1"),
+	KEY("bucket_parallel", parse_uint, bucket_parallel, .min = 1, .max = 64,
+	    .expect = "GETs in flight, 1-64"),
 	KEY("access_key", parse_token, access_key, .flags = CONFIG_KEY_SECRET,
 	    .expect = "an S3 access key", .twin = "access_key_file"),
 	KEY("access_key_file", parse_abspath, access_key_file, .expect = "an absolute path",
@@ -614,6 +616,7 @@ void config_init(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->bucket_region, "us-east-1");
+	cfg->bucket_parallel = 16; /* DESIGN.md 9: at least 16 GETs in flight at first boot */
 	strcpy(cfg->prefix, "clique/");
 	cfg->network.addr.family = AF_INET;
 	cfg->network.addr.v4.s_addr = htonl(0x0a0f0000); /* 10.15.0.0/16, the seed's network */

@@ -32,7 +32,8 @@ struct config {
 	char bucket_endpoint
 		[256]; /* "http://127.0.0.1:7480" or "https://us-east-1.linodeobjects.com" */
 	char bucket[64];
-	char bucket_region[32]; /* SigV4 scope region; default "us-east-1" */
+	char bucket_region[32];	  /* SigV4 scope region; default "us-east-1" */
+	uint32_t bucket_parallel; /* GETs in flight (curl multi); default 16 */
 	char access_key[128];
 	char secret_key[128]; /* secret: wiped by config_wipe() */
 	char prefix[128];     /* object name prefix, "" or ending in '/'; default "clique/" */

@@ -99,7 +99,7 @@ int s3_client_init(struct s3_client *c, const struct config *cfg)
 		goto fail;
 	}
 	c->max_attempts = 5;
-	c->max_parallel = 16;
+	c->max_parallel = cfg->bucket_parallel ? cfg->bucket_parallel : 16;
 	return 0;
 fail:
 	s3_client_wipe(c);
@@ -720,7 +720,7 @@ int s3_get_many(struct s3_client *c, const char *const *keys, size_t n, size_t m
 		struct s3_get_result *ret)
 {
 	unsigned char *pending;
-	bool corrected = false;
+	bool corrected = false, waited = false;
 	size_t i;
 	int r;
 
@@ -741,6 +741,11 @@ int s3_get_many(struct s3_client *c, const char *const *keys, size_t n, size_t m
 	for (i = 0; r >= 0 && i < n; i++) {
 		if (!pending[i])
 			continue;
+		/* s3_get's first attempt does not wait: a SlowDown round must not be resent at once */
+		if (!waited) {
+			backoff(0);
+			waited = true;
+		}
 		c->stats.retries++;
 		buf_free(&ret[i].body);
 		ret[i].result = s3_get(c, keys[i], max, &ret[i].body, ret[i].etag);

@@ -42,6 +42,8 @@ static const struct kv good[] = {
 	{"interface", "abcdefghijklmno"},
 	{"listen_port", "1"},
 	{"listen_port", "65535"},
+	{"bucket_parallel", "1"},
+	{"bucket_parallel", "64"},
 	{"mtu", "0"},
 	{"mtu", "1280"},
 	{"mtu", "9000"},
@@ -134,6 +136,8 @@ static const struct kv bad[] = {
 	{"interface", ".."},
 	{"listen_port", "0"},
 	{"listen_port", "65536"},
+	{"bucket_parallel", "0"},
+	{"bucket_parallel", "65"},
 	{"listen_port", "abc"},
 	{"listen_port", "-1"},
 	{"listen_port", "+5"},
@@ -175,6 +179,8 @@ static const struct kv bad[] = {
 	{"wan_ipv6", "203.0.113.7"},
 	{"lan_ipv4", "192.168.0.1/24"},
 	{"access_key_file", "relative/path"},
+	{"secret_key_file", "relative/secret"},
+	{"secret_key_file", ""},
 	{"mesh_key_file", ""},
 	{"zone", "quoted \"zone\""},
 	{"name", "tab\there"},
@@ -236,6 +242,7 @@ static void test_defaults(void)
 	CHECK(cfg.address_auto);
 	CHECK_STR(cfg.interface, "wg0");
 	CHECK_INT(cfg.listen_port, 51871);
+	CHECK_INT(cfg.bucket_parallel, 16);
 	CHECK_INT(cfg.keepalive, 25);
 	CHECK_INT(cfg.mtu, 0);
 	CHECK_STR(cfg.prefix, "clique/");
