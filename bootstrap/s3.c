@@ -541,8 +541,16 @@ int s3_create_bucket(struct s3_client *c)
 	return r;
 }
 
+/* Drops the objects from index n on (a page that failed half-way). */
+static void listing_truncate(struct s3_listing *l, size_t n)
+{
+	while (l->n > n)
+		free(l->objects[--l->n].key);
+}
+
 void s3_listing_free(struct s3_listing *l)
 {
+	listing_truncate(l, 0);
 	free(l->objects);
 	l->objects = NULL;
 	l->n = l->cap = 0;
@@ -610,7 +618,7 @@ int s3_list(struct s3_client *c, const char *prefix, struct s3_listing *ret)
 		memcpy(token, next, S3_KEY_MAX);
 	} while (truncated);
 	*ret = l;
-	l.objects = NULL;
+	memset(&l, 0, sizeof(l)); /* ownership went to *ret */
 out:
 	s3_listing_free(&l);
 	free(token);
@@ -774,7 +782,8 @@ struct xml_name {
 struct list_ctx {
 	struct s3_listing *l;
 	struct s3_object cur;
-	unsigned have; /* LIST_HAVE_* of cur */
+	char key[S3_KEY_MAX]; /* cur's key while its <Contents> is open */
+	unsigned have;	      /* LIST_HAVE_* of cur */
 	bool truncated, saw_truncated;
 	char *next;
 	size_t nextlen;
@@ -953,8 +962,8 @@ static int contents_field(struct list_ctx *x, const struct xml_name *name, const
 	int r;
 
 	if (name_is(name, "Key")) {
-		r = xml_text(text, len, x->cur.key, sizeof(x->cur.key));
-		if (r >= 0 && !x->cur.key[0])
+		r = xml_text(text, len, x->key, sizeof(x->key));
+		if (r >= 0 && !x->key[0])
 			r = -EINVAL;
 		x->have |= LIST_HAVE_KEY;
 		return r;
@@ -978,10 +987,11 @@ static int contents_field(struct list_ctx *x, const struct xml_name *name, const
 	return r;
 }
 
-static int append_object(struct s3_listing *l, const struct s3_object *o)
+static int append_object(struct s3_listing *l, const struct s3_object *o, const char *key)
 {
 	struct s3_object *p;
 	size_t cap;
+	char *copy;
 
 	if (l->n >= S3_LIST_MAX)
 		return -E2BIG;
@@ -995,7 +1005,11 @@ static int append_object(struct s3_listing *l, const struct s3_object *o)
 		l->objects = p;
 		l->cap = cap;
 	}
-	l->objects[l->n++] = *o;
+	copy = strdup(key);
+	if (!copy)
+		return -ENOMEM;
+	l->objects[l->n] = *o;
+	l->objects[l->n++].key = copy;
 	return 0;
 }
 
@@ -1025,7 +1039,7 @@ static int on_close(struct list_ctx *x, const struct xml_name *stack, unsigned d
 	if (depth != 2)
 		return 0;
 	if (name_is(name, "Contents"))
-		return (x->have & need) == need ? append_object(x->l, &x->cur) : -EINVAL;
+		return (x->have & need) == need ? append_object(x->l, &x->cur, x->key) : -EINVAL;
 	if (name_is(name, "EncodingType"))
 		return -EINVAL; /* never requested: url-encoded keys would be misread */
 	if (!text)
@@ -1187,7 +1201,7 @@ int s3_list_parse(const char *xml, size_t len, struct s3_listing *l, bool *ret_t
 		*ret_truncated = x->truncated;
 		memcpy(ret_next, x->next, nextlen);
 	} else {
-		l->n = n0; /* a page is taken whole or not at all */
+		listing_truncate(l, n0); /* a page is taken whole or not at all */
 	}
 	free(x->next);
 	free(x);

@@ -18,7 +18,7 @@ struct config;
 #define S3_KEY_MAX 1025 /* S3 keys are at most 1024 bytes: every legal key fits */
 #define S3_ETAG_MAX 80
 #define S3_RECORD_MAX 4096
-#define S3_LIST_MAX 10000 /* objects in one listing (~1.1 KiB each); more is -E2BIG */
+#define S3_LIST_MAX 100000 /* objects in one listing (~150 B each); more is -E2BIG */
 
 struct s3_stats {
 	unsigned list, get, put, del, retries;
@@ -39,7 +39,7 @@ struct s3_client {
 };
 
 struct s3_object {
-	char key[S3_KEY_MAX];	/* decoded */
+	char *key;		/* decoded; owned by the listing */
 	char etag[S3_ETAG_MAX]; /* unquoted */
 	time_t last_modified;	/* server clock */
 	uint64_t size;

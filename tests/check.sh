@@ -7,7 +7,7 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-SUITES=${SUITES:-unit e2e packaging fuzz vm}
+SUITES=${SUITES:-unit valgrind e2e packaging fuzz vm}
 export BUILD
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
