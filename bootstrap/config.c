@@ -474,6 +474,8 @@ static const struct config_key config_keys[] = {
 	KEY("bucket_region", parse_region, bucket_region, .expect = "a region like us-east-1"),
 	KEY("bucket_parallel", parse_uint, bucket_parallel, .min = 1, .max = 64,
 	    .expect = "GETs in flight, 1-64"),
+	KEY("bucket_timeout", parse_duration, bucket_timeout, .max = 86400,
+	    .expect = "seconds, or a number with suffix s, m, h; 0 = no limit; at most 1d"),
 	KEY("access_key", parse_token, access_key, .flags = CONFIG_KEY_SECRET,
 	    .expect = "an S3 access key", .twin = "access_key_file"),
 	KEY("access_key_file", parse_abspath, access_key_file, .expect = "an absolute path",
@@ -617,6 +619,7 @@ void config_init(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->bucket_region, "us-east-1");
 	cfg->bucket_parallel = 16; /* DESIGN.md 9: at least 16 GETs in flight at first boot */
+	cfg->bucket_timeout = 60;  /* then the mesh comes up from the cache, exit 75 */
 	strcpy(cfg->prefix, "clique/");
 	cfg->network.addr.family = AF_INET;
 	cfg->network.addr.v4.s_addr = htonl(0x0a0f0000); /* 10.15.0.0/16, the seed's network */

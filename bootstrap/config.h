@@ -34,6 +34,7 @@ struct config {
 	char bucket[64];
 	char bucket_region[32];	  /* SigV4 scope region; default "us-east-1" */
 	uint32_t bucket_parallel; /* GETs in flight (curl multi); default 16 */
+	uint32_t bucket_timeout;  /* seconds for all bucket requests of a run; 0 = no limit */
 	char access_key[128];
 	char secret_key[128]; /* secret: wiped by config_wipe() */
 	char prefix[128];     /* object name prefix, "" or ending in '/'; default "clique/" */

@@ -1,9 +1,11 @@
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "fsutil.h"
@@ -165,4 +167,36 @@ int fs_mkdir_p(const char *path, mode_t mode)
 		tmp[i] = path[i];
 	}
 	return 0;
+}
+
+/* "<anything>.tmp.<digits>", the names fs_write_atomic gives its temp files */
+static bool is_tmp_name(const char *name)
+{
+	const char *t = strstr(name, ".tmp.");
+	const char *d;
+
+	if (!t)
+		return false;
+	for (d = t + 5; *d >= '0' && *d <= '9'; d++)
+		;
+	return d > t + 5 && !*d;
+}
+
+int fs_remove_stale_tmp(const char *dir, const char *prefix)
+{
+	struct dirent *e;
+	DIR *d;
+	int r = 0;
+
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) || !is_tmp_name(e->d_name))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT && !r)
+			r = -errno;
+	}
+	closedir(d);
+	return r;
 }

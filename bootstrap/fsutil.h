@@ -25,6 +25,11 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 int fs_fsync_dir_of(const char *path);
 /* Reads a whole regular file of at most max bytes into out (reset first); -EFBIG beyond. */
 int fs_read_file(const char *path, size_t max, struct buf *out);
+/*
+ * Removes the regular files "<prefix>*.tmp.<digits>" in dir: temp files of runs killed between
+ * create and rename (one may hold a private key). Only under the run lock. Missing dir = 0.
+ */
+int fs_remove_stale_tmp(const char *dir, const char *prefix);
 /* mkdir -p with mode for the directories it creates. */
 int fs_mkdir_p(const char *path, mode_t mode);
 

@@ -199,6 +199,26 @@ static __attribute__((noreturn)) void die(struct run *run, int code, const char 
 
 static void run_free(struct run *run);
 
+/* Runs are serialised by the lock, so a temp file of ours found now is a killed run's. */
+static void remove_stale_tmp(const struct run *run)
+{
+	char dir[PATH_MAX], unit[PATH_MAX];
+	int r;
+
+	r = fs_remove_stale_tmp(run->state_dir, "");
+	if (!r)
+		r = config_path(&run->cfg, run->cfg.networkd_dir, dir, sizeof(dir));
+	/* "<dir>/90-clique-<if>." : the name every unit of ours starts with */
+	if (!r)
+		r = nd_unit_path(dir, run->cfg.interface, "", unit, sizeof(unit));
+	if (!r)
+		r = fs_remove_stale_tmp(dir, strrchr(unit, '/') + 1);
+	if (r < 0) {
+		errno = -r;
+		log_warn("removing temp files left by an interrupted run");
+	}
+}
+
 static void die(struct run *run, int code, const char *fmt, ...)
 {
 	char line[1024];
@@ -1383,6 +1403,7 @@ int main(int argc, char **argv)
 			r = lock_fd = state_lock(run.state_dir);
 		if (r < 0)
 			die(&run, EX_CANTCREAT, "%s: %s", run.state_dir, strerror(-r));
+		remove_stale_tmp(&run);
 	}
 	r = state_load(run.state_path, &run.st);
 	if (r < 0) {

@@ -69,6 +69,14 @@ static int endpoint_host(const char *endpoint, char *host, size_t hostlen)
 	return copy_field(host, hostlen, h);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 int s3_client_init(struct s3_client *c, const struct config *cfg)
 {
 	char host[256];
@@ -100,6 +108,7 @@ int s3_client_init(struct s3_client *c, const struct config *cfg)
 	}
 	c->max_attempts = 5;
 	c->max_parallel = cfg->bucket_parallel ? cfg->bucket_parallel : 16;
+	c->deadline_ms = cfg->bucket_timeout ? now_ms() + (uint64_t)cfg->bucket_timeout * 1000 : 0;
 	return 0;
 fail:
 	s3_client_wipe(c);
@@ -162,6 +171,20 @@ static int sign(const struct s3_client *c, const struct s3_op *op, const char *p
 	return r;
 }
 
+/* What one attempt may take: S3_TIMEOUT_MS, cut to the time left before bucket_timeout. */
+static long attempt_ms(const struct s3_client *c)
+{
+	uint64_t now;
+
+	if (!c->deadline_ms)
+		return S3_TIMEOUT_MS;
+	now = now_ms();
+	if (now >= c->deadline_ms)
+		return 0;
+	return c->deadline_ms - now < (uint64_t)S3_TIMEOUT_MS ? (long)(c->deadline_ms - now)
+							      : S3_TIMEOUT_MS;
+}
+
 static int prepare(const struct s3_client *c, const struct s3_op *op, struct s3_prepared *p)
 {
 	char path[1 + sizeof(c->bucket) + 1 + S3_KEY_MAX];
@@ -169,6 +192,8 @@ static int prepare(const struct s3_client *c, const struct s3_op *op, struct s3_
 	int r;
 
 	buf_init(&p->url, S3_URL_MAX);
+	if (!attempt_ms(c))
+		return -ETIMEDOUT; /* bucket_timeout: nothing more is sent in this run */
 	if (op->key && (!*op->key || strlen(op->key) >= S3_KEY_MAX))
 		return op->key[0] ? -ENAMETOOLONG : -EINVAL;
 	/* Path-style: one Host per cluster and no TLS wildcard trouble with dotted bucket names. */
@@ -200,7 +225,7 @@ static int prepare(const struct s3_client *c, const struct s3_op *op, struct s3_
 		.body = op->body,
 		.body_len = op->len,
 		.max_response = op->max_response,
-		.timeout_ms = S3_TIMEOUT_MS,
+		.timeout_ms = attempt_ms(c),
 	};
 	return 0;
 }
@@ -261,15 +286,19 @@ static bool is_server_error(const struct http_response *resp)
 	return resp->result == 0 && (resp->status >= 500 || resp->status == 429);
 }
 
-static void backoff(unsigned attempt)
+/* Never sleeps past bucket_timeout: the next prepare() then ends the run's bucket work. */
+static void backoff(const struct s3_client *c, unsigned attempt)
 {
 	unsigned ms = S3_BACKOFF_BASE_MS << (attempt < 6 ? attempt : 6);
 	struct timespec ts;
+	long left = attempt_ms(c);
 
 	if (ms > S3_BACKOFF_CAP_MS)
 		ms = S3_BACKOFF_CAP_MS;
 	/* "Equal jitter": half fixed, half random, so a fleet booting together spreads out. */
 	ms = ms / 2 + randombytes_uniform(ms / 2 + 1);
+	if (c->deadline_ms && (long)ms > left)
+		ms = left;
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 	nanosleep(&ts, NULL);
@@ -366,7 +395,7 @@ static int s3_do(struct s3_client *c, const struct s3_op *op, struct http_respon
 		if (next == S3_NEXT_RESIGN)
 			resigned = true;
 		else
-			backoff(attempt - 1);
+			backoff(c, attempt - 1);
 		http_response_free(resp);
 		response_clear(resp, op->max_response);
 	}
@@ -751,7 +780,7 @@ int s3_get_many(struct s3_client *c, const char *const *keys, size_t n, size_t m
 			continue;
 		/* s3_get's first attempt does not wait: a SlowDown round must not be resent at once */
 		if (!waited) {
-			backoff(0);
+			backoff(c, 0);
 			waited = true;
 		}
 		c->stats.retries++;

@@ -34,6 +34,7 @@ struct s3_client {
 	bool skew_seen;	       /* a correction happened (main logs it once) */
 	unsigned max_attempts; /* per request; default 5 */
 	unsigned max_parallel; /* s3_get_many; default 16 */
+	uint64_t deadline_ms;  /* CLOCK_MONOTONIC ms after which nothing is sent; 0 = none */
 	struct s3_stats stats;
 	char last_error[128]; /* why the last call failed ("403 SignatureDoesNotMatch"), for logs */
 };

@@ -92,6 +92,19 @@ for fault in reset truncate cut-xml; do
 	fi
 done
 
+# --- a bucket that accepts connections and never answers: bucket_timeout ends the run's
+# bucket work (no attempt outlives it, none starts after it), exit 75, the cached mesh stays
+proxy_rules "[{\"match\":\"$LIST\",\"fault\":\"hang\",\"count\":-1}]"
+CLIQUE_BUCKET_TIMEOUT=4 timed_run l1 list-hang --refresh
+if [ $RC = 75 ] && [ "$MS" -ge 3500 ] && [ "$MS" -lt 9000 ] && [ "$(peers_of l1)" = 2 ] &&
+	[ "$(cached_peers l1)" = 2 ]; then
+	ok "hung bucket: bucket_timeout = 4 s ends the run after $MS ms, exit 75, 2 peers kept"
+else
+	fail "hung bucket" "rc=$RC ms=$MS peers=$(peers_of l1)"
+	show_log "$ST/logs/run-l1-list-hang.log"
+fi
+proxy_rules '[]'
+
 # --- GETs reset and stalled, the PUT's reply lost after it was applied: all retried, exit 0
 rm "$(node_state l1)/state.json"
 proxy_rules "[{\"match\":\"$OBJ_GET\",\"fault\":\"reset\",\"count\":2},
@@ -269,6 +282,22 @@ else
 	fail "convergence after kill -9" "$(summary_of l1 converge) / $(summary_of l1 converge2) peers=$(peers_of l1)"
 	show_log "$ST/logs/run-l1-converge.log"
 fi
+
+# --- temp files of killed runs (one may hold a private key) go at the next run; others' stay
+st=$(node_state l1)
+un=$(node_units l1)
+head -c 45 /dev/urandom | base64 >"$st/private.key.tmp.99998"
+echo x >"$st/state.json.tmp.99999"
+echo x >"$un/90-clique-wg0.netdev.tmp.99997"
+echo x >"$un/50-someone-else.network.tmp.99996"
+run_node l1 tmp-cleanup --refresh || true
+if [ ! -e "$st/private.key.tmp.99998" ] && [ ! -e "$st/state.json.tmp.99999" ] &&
+	[ ! -e "$un/90-clique-wg0.netdev.tmp.99997" ] && [ -e "$un/50-someone-else.network.tmp.99996" ]; then
+	ok "temp files left by killed runs are removed by the next run (another program's are kept)"
+else
+	fail "stale temp files" "$(ls "$st" "$un" | tr '\n' ' ')"
+fi
+rm -f "$un/50-someone-else.network.tmp.99996"
 
 echo "# $fails failed checks"
 [ $fails = 0 ]

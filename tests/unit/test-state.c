@@ -150,6 +150,34 @@ static void test_fs_write_atomic(void)
 	CHECK_INT(fs_mkdir_p(path, 0700), 0);
 }
 
+static void test_remove_stale_tmp(void)
+{
+	static const char *const names[] = {
+		"90-clique-wg0.netdev.tmp.123", /* ours: removed */
+		"90-clique-wg0.network.tmp.7",	/* ours: removed */
+		"90-clique-wg0.netdev",		/* a unit, not a temp file */
+		"90-clique-wg1.netdev.tmp.5",	/* another interface's */
+		"50-other.network.tmp.9",	/* another program's */
+		"90-clique-wg0.netdev.tmp.x1",	/* not a pid */
+	};
+	char dir[256], path[512];
+	size_t i;
+
+	snprintf(dir, sizeof(dir), "%s/stale", tmpdir);
+	CHECK_INT(fs_mkdir_p(dir, 0700), 0);
+	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		CHECK_INT(fs_write_atomic(path, "x", 1, 0600, (gid_t)-1, 0), 1);
+	}
+	CHECK_INT(fs_remove_stale_tmp(dir, "90-clique-wg0."), 0);
+	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		CHECK_INT(access(path, F_OK) == 0, i >= 2);
+	}
+	snprintf(path, sizeof(path), "%s/missing", tmpdir);
+	CHECK_INT(fs_remove_stale_tmp(path, ""), 0);
+}
+
 static void test_addr(void)
 {
 	struct ip_prefix p, net;
@@ -214,6 +242,7 @@ int main(void)
 	RUN(test_state_file);
 	RUN(test_lock);
 	RUN(test_fs_write_atomic);
+	RUN(test_remove_stale_tmp);
 	RUN(test_addr);
 	RUN(test_buf_bounds);
 	RUN(test_log_quote);
