@@ -10,6 +10,10 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${RUNS:-3}
 DELAY=${DELAY:-0.02}
 B=$top/${BUILD:-build}
+# the binary measured (the tools always come from $B): the static one when it is built
+BIN=${BIN:-$B/clique-boot}
+[ -x "$top/build-static/clique-boot" ] && [ -z "${DYNAMIC:-}" ] && BIN=$top/build-static/clique-boot
+kind=$(file -b "$BIN" | grep -q 'statically linked' && echo static || echo dynamic)
 NS=cbbench-bucket
 export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1
 
@@ -66,22 +70,24 @@ conf boot b1k/ http://127.0.0.1:7481 10.99.0.2
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/7481) 2>/dev/null && break; sleep 0.1; done
 
 m() { /usr/bin/python3 "$top/tests/bench/measure.py" -n "$RUNS" "$@"; }
-cb() { echo "$B/clique-boot -q --config $work/$1.conf ${2:-}"; }
+cb() { echo "$BIN -q --config $work/$1.conf ${2:-}"; }
 counters() { # config -> the request counters of one no-change refresh, as a note
-	"$B/clique-boot" --config "$work/$1.conf" --refresh 2>&1 |
+	"$BIN" --config "$work/$1.conf" --refresh 2>&1 |
 		sed -n 's/.*summary: .*\(list=[0-9]* get=[0-9]* put=[0-9]*\).*/\1/p'
 }
 down="ip link del wg0 2>/dev/null || true; while [ -e /run/wireguard/wg0.sock ]; do sleep 0.01; done"
 
 for n in 1k 10k; do
 	eval "$down"
-	"$B/clique-boot" -q --config "$work/r$n.conf" # first boot: fills the cache
+	"$BIN" -q --config "$work/r$n.conf" # first boot: fills the cache
 	note=$(counters "r$n")
-	m --case "refresh, no change, $n records" "$(cb "r$n" --refresh)" |
+	m --case "refresh, no change, $n records ($kind binary)" "$(cb "r$n" --refresh)" |
 		sed "s/}\$/, \"note\": \"$note\"}/"
 done
 eval "$down"
 fresh="$down; rm -rf $work/state-boot $work/units-boot"
+m --setup "$down; rm -rf $work/state-r1k $work/units-r1k" \
+	--case "first boot, 1k records, no added latency ($kind binary)" "$(cb r1k)"
 m --setup "$fresh" \
 	--case "first boot, 1k records, +${DELAY}s per GET, 1 GET at a time" \
 	"env CLIQUE_BUCKET_PARALLEL=1 $(cb boot)" \
