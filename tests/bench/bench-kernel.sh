@@ -11,6 +11,11 @@
 # medians are taken here. Prints measure.py's JSON lines, labels "kernel: ...", ratio_wall
 # against the group's `wg setconf`. TCG runs everything ~10x slower than native (and the
 # crypto of adding a peer most of all): the ratios are the figures, not the times.
+# The timed commands run on CPU 0, the kernel's unbound work on CPU 1: wg-apply brings the link up
+# (clique-boot's apply does) and the kernel answers with a handshake per peer, which would
+# otherwise land in wg-apply's tail and not in `wg setconf`'s (which leaves the link down).
+# Each case has a device of its own, never destroyed (destroying 10,000 peers takes ~3 min under
+# TCG: one RCU grace period per peer). ~2 min in all on a 2-core host with RUNS=3.
 # When the VM cannot run (not root, no qemu, no kernel package) it prints one JSON line saying
 # why and exits 0, so make bench goes on. Env: PEERS (10000), RUNS (3), BUILD (build),
 # VM_CACHE, VM_TIMEOUT (400), KEEP=1 keeps the work dir.
@@ -20,7 +25,9 @@ BUILD=${BUILD:-build}
 PEERS=${PEERS:-10000}
 RUNS=${RUNS:-3}
 VM_TIMEOUT=${VM_TIMEOUT:-400}
+# shellcheck disable=SC2034 # vm-lib.sh's clock
 VM_T0=$EPOCHREALTIME
+# shellcheck disable=SC1091
 . tests/vm/vm-lib.sh
 PY=/usr/bin/python3
 NOTE="qemu TCG VM (no KVM), ~10x slower than native: compare the ratio, not the times"
