@@ -7,7 +7,7 @@ wireguard-go wireguard-tools iproute2 busybox python3 util-linux curl s3cmd fake
 ceph-mon ceph-osd radosgw ceph-common clang valgrind
 libc-ares-dev libmbedtls-dev dpkg-dev debhelper lintian systemd groff-base man-db openssl
 cloud-init
-qemu-system-x86 cpio socat"
+qemu-system-x86 cpio socat debootstrap genisoimage e2fsprogs"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
