@@ -17,23 +17,6 @@ fail() {
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 
-# templatefile() semantics for what the templates use: ${name} from the variables, $${ is a
-# literal ${; any other directive or an unknown name is an error (as in Terraform).
-cat >"$d/render.py" <<'EOF'
-import re, sys
-src, out = sys.argv[1], sys.argv[2]
-vals = dict(a.split("=", 1) for a in sys.argv[3:])
-text = open(src).read()
-if "%{" in text:
-    sys.exit(f"{src}: template directives are not expected")
-def sub(m):
-    if m.group(1) == "$":
-        return "${" + m.group(2) + "}"
-    if m.group(2) not in vals:
-        sys.exit(f"{src}: unknown template variable {m.group(2)}")
-    return vals[m.group(2)]
-open(out, "w").write(re.sub(r"(\$?)\$\{([^}]*)\}", sub, text))
-EOF
 cat >"$d/inspect.py" <<'EOF'
 import sys, yaml
 doc = yaml.safe_load(open(sys.argv[1]))
@@ -53,7 +36,7 @@ vars=(deb_url=https://example.invalid/clique-boot_0.1.0_amd64.deb
 	mesh_key=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= listen_port=51871 address=10.15.0.1)
 for cloud in linode vultr; do
 	t=cloud-config/$cloud.yaml
-	if ! python3 "$d/render.py" "$t" "$d/$cloud.yaml" "${vars[@]}" 2>"$d/err"; then
+	if ! python3 "$top/tests/fakes/templatefile.py" "$t" "$d/$cloud.yaml" "${vars[@]}" 2>"$d/err"; then
 		fail "$t renders: $(cat "$d/err")"
 		continue
 	fi

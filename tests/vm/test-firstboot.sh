@@ -138,25 +138,8 @@ EOF
 	esac
 }
 
-# Terraform templatefile() for what the templates use: ${name} from the variables, $${ a
-# literal ${; anything else (a directive, an unknown name) is an error, as in Terraform
-render() { # template out name=value...
-	"$PY" - "$@" <<'EOF'
-import re, sys
-src, out = sys.argv[1], sys.argv[2]
-vals = dict(a.split("=", 1) for a in sys.argv[3:])
-text = open(src).read()
-if "%{" in text:
-    sys.exit(f"{src}: template directives are not expected")
-def sub(m):
-    if m.group(1) == "$":
-        return "${" + m.group(2) + "}"
-    if m.group(2) not in vals:
-        sys.exit(f"{src}: unknown template variable {m.group(2)}")
-    return vals[m.group(2)]
-open(out, "w").write(re.sub(r"(\$?)\$\{([^}]*)\}", sub, text))
-EOF
-}
+# Terraform templatefile() for what the templates use (tests/fakes/templatefile.py)
+render() { "$PY" "$TOP/tests/fakes/templatefile.py" "$@"; }
 
 # ------------------------------------------------------------------ image
 fb_image "$DEB" || die "could not build the VM image"
