@@ -41,23 +41,47 @@ int fs_read_file(const char *path, size_t max, struct buf *out)
 	return r;
 }
 
+/* Chunk by chunk, so comparing a large file costs no copy of it. 1 = equal, 0 = not, -errno. */
+static int same_bytes(int fd, const char *data, size_t len)
+{
+	char chunk[4096];
+	size_t off = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return off == len;
+		if ((size_t)n > len - off || memcmp(chunk, data + off, n))
+			return 0;
+		off += n;
+	}
+}
+
 /* 1 when path holds exactly data (its mode repaired in place), 0 when not, -errno. */
 static int same_content(const char *path, const void *data, size_t len, mode_t mode)
 {
 	struct stat st;
-	struct buf cur;
-	int r;
+	int fd, r;
 
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size != len)
-		return 0;
-	buf_init(&cur, len + 1);
-	r = fs_read_file(path, len + 1, &cur);
-	r = r == 0 && cur.len == len && (!len || !memcmp(cur.data, data, len));
-	buf_free(&cur);
-	if (r && (st.st_mode & 07777) != mode && chmod(path, mode) < 0)
-		return -errno;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT || errno == ELOOP ? 0 : -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = 0;
+	if (S_ISREG(st.st_mode) && (size_t)st.st_size == len)
+		r = same_bytes(fd, data, len);
+	if (r > 0 && (st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)
+		r = -errno;
+out:
+	close(fd);
 	return r;
 }
 

@@ -779,6 +779,10 @@ static void build_mesh(struct run *run)
 
 	r = mesh_build(&run->cfg, &run->self, run->private_key, run->mk.psk, run->inputs,
 		       run->n_inputs, server_now(run), &run->mesh);
+	/* the mesh holds its own copies: ~0.9 KB a record less for the rest of the run */
+	free(run->inputs);
+	run->inputs = NULL;
+	run->n_inputs = 0;
 	if (r < 0)
 		die(run, EX_SOFTWARE, "mesh: %s", strerror(-r));
 	for (i = 0; i < run->mesh.n_skipped; i++)
