@@ -434,8 +434,8 @@ static void fetch_changed(struct run *run)
 		} else if (res[i].result == -ENOENT) {
 			r = 0; /* deleted since the listing: gone at the next refresh */
 		} else if (res[i].result < 0) {
-			errno = -res[i].result;
-			log_warn("bucket: GET '%s'", o->key);
+			log_warnx("bucket: GET '%s' failed (%s)", o->key,
+				  res[i].error[0] ? res[i].error : strerror(-res[i].result));
 			run->bucket_failed = true;
 			r = 0;
 		} else if (older_than_cached(run, o->key, &res[i].body)) {

@@ -684,8 +684,10 @@ static bool many_result(struct s3_client *c, struct http_response *resp, size_t 
 		buf_free(&ret->body);
 		r = take_body(resp, max, &ret->body);
 	}
-	if (r < 0)
+	if (r < 0) {
 		set_last_error(c, resp);
+		copy_text(ret->error, sizeof(ret->error), c->last_error);
+	}
 	ret->result = r;
 	return false;
 }
@@ -765,6 +767,7 @@ int s3_get_many(struct s3_client *c, const char *const *keys, size_t n, size_t m
 		ret[i].result = -EIO;
 		buf_init(&ret[i].body, max);
 		ret[i].etag[0] = '\0';
+		ret[i].error[0] = '\0';
 	}
 	pending = malloc(n ? n : 1);
 	if (!pending)
@@ -786,6 +789,8 @@ int s3_get_many(struct s3_client *c, const char *const *keys, size_t n, size_t m
 		c->stats.retries++;
 		buf_free(&ret[i].body);
 		ret[i].result = s3_get(c, keys[i], max, &ret[i].body, ret[i].etag);
+		if (ret[i].result < 0)
+			copy_text(ret[i].error, sizeof(ret[i].error), c->last_error);
 	}
 	free(pending);
 	return r;

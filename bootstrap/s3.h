@@ -55,6 +55,7 @@ struct s3_get_result {
 	int result; /* 0, -ENOENT (404), -EMSGSIZE (over max), -EIO ... */
 	struct buf body;
 	char etag[S3_ETAG_MAX]; /* unquoted */
+	char error[128];	/* why it failed ("HTTP 403 AccessDenied"), "" on success */
 };
 
 int s3_client_init(struct s3_client *c, const struct config *cfg);
