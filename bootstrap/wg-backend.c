@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
-#include <string.h>
 
 #include "config.h"
 #include "link.h"
@@ -30,15 +29,15 @@ static int open_userspace(const struct config *cfg, const struct wg_backend **re
 /* 1 = a WireGuard link exists, 0 = no link, -EEXIST = the name is taken by another kind. */
 static int kernel_link(const char *ifname)
 {
-	char kind[32];
 	int r;
 
-	r = link_get_kind(ifname, kind, sizeof(kind));
-	if (r == -ENODEV)
-		return 0;
+	r = wg_backend_kernel.owns(ifname);
+	if (r != 0)
+		return r;
+	r = link_exists(ifname);
 	if (r < 0)
 		return r;
-	return strcmp(kind, "wireguard") ? -EEXIST : 1;
+	return r ? -EEXIST : 0;
 }
 
 static int open_kernel(const struct config *cfg, const struct wg_backend **ret, bool *created)
