@@ -193,12 +193,15 @@ cost() { # tag args
 	on v9 /usr/bin/time -f 'wall=%es maxrss=%MKiB' "$REL" --config "$ST/inst/big/clique.conf" \
 		--root "$ST/inst/big/root" "$@" >"$ST/logs/run-big-$tag.log" 2>&1
 }
-cost boot && summary_of big boot | grep -q 'peers=999 skipped=0 list=1 get=999 put=1 ' &&
-	ok "first boot at 1,000 records: 1 LIST, 999 GETs, 1 PUT, 999 peers applied" ||
+# 1,000 objects are exactly one page; radosgw sometimes still answers IsTruncated=true there and
+# an empty second page follows (seen as list=10 or 11 at 10,000 too): 1 LIST, or 2 at the boundary
+LISTS='list=[12]'
+cost boot && summary_of big boot | grep -qE "peers=999 skipped=0 $LISTS get=999 put=1 " &&
+	ok "first boot at 1,000 records: $(summary_of big boot | grep -o 'list=[0-9]*') (1 page + radosgw's boundary page at most), 999 GETs, 1 PUT, 999 peers applied" ||
 	{ tail -5 "$ST/logs/run-big-boot.log"; fail "boot at 1000"; }
 cost noop --refresh &&
-	summary_of big noop | grep -q 'peers=999 skipped=0 list=1 get=0 put=0 retries=0 units_written=0 wg_set=0 link_changed=0 bucket=ok delete=0' &&
-	ok "no-change refresh at 1,000 records: 1 LIST, 0 GET, 0 PUT, no file, no set" ||
+	summary_of big noop | grep -qE "peers=999 skipped=0 $LISTS get=0 put=0 retries=0 units_written=0 wg_set=0 link_changed=0 bucket=ok delete=0" &&
+	ok "no-change refresh at 1,000 records: $(summary_of big noop | grep -o 'list=[0-9]*'), 0 GET, 0 PUT, no file, no set" ||
 	{ tail -5 "$ST/logs/run-big-noop.log"; fail "no-change at 1000"; }
 for tag in boot noop; do
 	echo "# 1,000 records, $tag ($(basename "$(dirname "$REL")")/clique-boot):" \
