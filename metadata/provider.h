@@ -12,6 +12,18 @@
 
 struct config;
 
+/* Where a field of md_instance came from, for `--dry-run --json` and error messages: the
+ * document and the JSON path in it ("/v1/network ipv4.vpc[0].address"), or "config wan_ipv4"
+ * for an override; "" when the field is empty. Same character rules as md_instance strings. */
+#define MD_ORIGIN_MAX 112
+struct md_origin {
+	char region[MD_ORIGIN_MAX];
+	char private_net[MD_ORIGIN_MAX];
+	char wan4[MD_ORIGIN_MAX];
+	char wan6[MD_ORIGIN_MAX];
+	char lan4[MD_ORIGIN_MAX];
+};
+
 /* Validated, fixed-size, no pointers into JSON. Every string is printable ASCII without
  * newlines, '[', ']', '=', '"' or '\\' (it may end up in logs, records and unit files). */
 struct md_instance {
@@ -23,6 +35,7 @@ struct md_instance {
 	struct ip_addr wan4;  /* family 0 = none */
 	struct ip_addr wan6;
 	struct ip_addr lan4;
+	struct md_origin origin;
 };
 
 struct md_provider {
