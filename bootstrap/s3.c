@@ -144,7 +144,7 @@ static int build_url(const struct s3_client *c, const struct s3_op *op, const ch
 }
 
 static int sign(const struct s3_client *c, const struct s3_op *op, const char *path,
-		struct s3_prepared *p, size_t n_hdrs)
+		struct s3_prepared *p, size_t n_hdrs, time_t now)
 {
 	const struct sigv4_request sreq = {
 		.method = op->method,
@@ -164,7 +164,7 @@ static int sign(const struct s3_client *c, const struct s3_op *op, const char *p
 	struct sigv4_signed s;
 	int r;
 
-	r = sigv4_sign(&sreq, &cred, time(NULL) + c->clock_offset, &s);
+	r = sigv4_sign(&sreq, &cred, now, &s);
 	if (r >= 0)
 		r = copy_field(p->auth, sizeof(p->auth), s.authorization);
 	sigv4_signed_free(&s);
@@ -189,6 +189,7 @@ static int prepare(const struct s3_client *c, const struct s3_op *op, struct s3_
 {
 	char path[1 + sizeof(c->bucket) + 1 + S3_KEY_MAX];
 	size_t n = 0;
+	time_t now;
 	int r;
 
 	buf_init(&p->url, S3_URL_MAX);
@@ -204,7 +205,9 @@ static int prepare(const struct s3_client *c, const struct s3_op *op, struct s3_
 		r = build_url(c, op, path, &p->url);
 	if (r < 0)
 		return r;
-	sigv4_format_date(time(NULL) + c->clock_offset, p->date);
+	/* one reading for the header and the signature: the server signs what the header says */
+	now = time(NULL) + c->clock_offset;
+	sigv4_format_date(now, p->date);
 	/* RGW takes a missing x-amz-content-sha256 as UNSIGNED-PAYLOAD and then rejects the
 	 * signature (metadata-and-s3.md D.1), so every request carries the body hash. */
 	sigv4_sha256_hex(op->body ? op->body : "", op->len, p->hash);
@@ -213,7 +216,7 @@ static int prepare(const struct s3_client *c, const struct s3_op *op, struct s3_
 	p->hdrs[n++] = (struct http_header){"x-amz-date", p->date};
 	if (op->if_none_match)
 		p->hdrs[n++] = (struct http_header){"If-None-Match", "*"};
-	r = sign(c, op, path, p, n);
+	r = sign(c, op, path, p, n, now);
 	if (r < 0)
 		return r;
 	p->hdrs[n++] = (struct http_header){"Authorization", p->auth};
