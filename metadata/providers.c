@@ -68,14 +68,116 @@ void md_apply_overrides(const struct config *cfg, struct md_instance *inst)
 		(void)md_copy_str(inst->name, sizeof(inst->name), cfg->name, strlen(cfg->name),
 				  MD_CHARSET_NAME);
 	if (cfg->region[0] && !md_copy_str(inst->region, sizeof(inst->region), cfg->region,
-					   strlen(cfg->region), MD_CHARSET_ID))
+					   strlen(cfg->region), MD_CHARSET_ID)) {
 		md_lower(inst->region);
-	if (cfg->wan_ipv4.family)
+		md_origin(inst->origin.region, sizeof(inst->origin.region), "config", "region");
+	}
+	if (cfg->wan_ipv4.family) {
 		inst->wan4 = cfg->wan_ipv4;
-	if (cfg->wan_ipv6.family)
+		md_origin(inst->origin.wan4, sizeof(inst->origin.wan4), "config", "wan_ipv4");
+	}
+	if (cfg->wan_ipv6.family) {
 		inst->wan6 = cfg->wan_ipv6;
-	if (cfg->lan_ipv4.family)
+		md_origin(inst->origin.wan6, sizeof(inst->origin.wan6), "config", "wan_ipv6");
+	}
+	if (cfg->lan_ipv4.family) {
 		inst->lan4 = cfg->lan_ipv4;
+		md_origin(inst->origin.lan4, sizeof(inst->origin.lan4), "config", "lan_ipv4");
+	}
+}
+
+bool md_instance_usable(const struct config *cfg, const struct md_instance *inst)
+{
+	return inst->wan4.family || inst->wan6.family || inst->lan4.family ||
+	       cfg->wan_ipv4.family || cfg->wan_ipv6.family || cfg->lan_ipv4.family;
+}
+
+static void md_vorigin(char *origin, size_t len, const char *doc, const char *pathfmt, va_list ap)
+{
+	int n = snprintf(origin, len, "%s ", doc);
+
+	if (n >= 0 && (size_t)n < len)
+		vsnprintf(origin + n, len - n, pathfmt, ap);
+}
+
+void md_origin(char *origin, size_t len, const char *doc, const char *pathfmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, pathfmt);
+	md_vorigin(origin, len, doc, pathfmt, ap);
+	va_end(ap);
+}
+
+static struct ip_addr *md_field_addr(struct md_instance *inst, enum md_field field, char **origin)
+{
+	switch (field) {
+	case MD_WAN4:
+		*origin = inst->origin.wan4;
+		return &inst->wan4;
+	case MD_WAN6:
+		*origin = inst->origin.wan6;
+		return &inst->wan6;
+	case MD_LAN4:
+		break;
+	}
+	*origin = inst->origin.lan4;
+	return &inst->lan4;
+}
+
+static int md_vtake_prefix(struct md_instance *inst, enum md_field field, const struct ip_prefix *p,
+			   const char *doc, const char *pathfmt, va_list ap)
+{
+	char *origin, where[MD_ORIGIN_MAX], a[ADDR_STRLEN];
+	struct ip_addr *dst = md_field_addr(inst, field, &origin);
+	const char *why = addr_host_problem(p);
+
+	if (p->addr.family != (field == MD_WAN6 ? AF_INET6 : AF_INET))
+		return -EINVAL;
+	if (dst->family)
+		return 0;
+	md_vorigin(where, sizeof(where), doc, pathfmt, ap);
+	if (why) {
+		if (!inst->origin.refused[0])
+			snprintf(inst->origin.refused, sizeof(inst->origin.refused), "%s %s/%u: %s",
+				 where, addr_fmt(&p->addr, a), p->len, why);
+		return 0;
+	}
+	*dst = p->addr;
+	memcpy(origin, where, MD_ORIGIN_MAX);
+	return 1;
+}
+
+int md_take_prefix(struct md_instance *inst, enum md_field field, const struct ip_prefix *p,
+		   const char *doc, const char *pathfmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, pathfmt);
+	r = md_vtake_prefix(inst, field, p, doc, pathfmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int md_take_addr(struct md_instance *inst, enum md_field field, json_t *v, const char *doc,
+		 const char *pathfmt, ...)
+{
+	struct ip_prefix p;
+	va_list ap;
+	int r;
+
+	if (!v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) >= ADDR_STRLEN)
+		return -EINVAL;
+	r = addr_parse_prefix(json_string_value(v), &p);
+	if (r < 0)
+		return r;
+	va_start(ap, pathfmt);
+	r = md_vtake_prefix(inst, field, &p, doc, pathfmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static int md_char_ok(unsigned char c, enum md_charset cs)
@@ -190,6 +292,56 @@ int md_json_addr(json_t *obj, const char *key, int family, struct ip_addr *ret)
 	return md_json_addr_value(obj ? json_object_get(obj, key) : NULL, family, ret);
 }
 
+static int md_json_len(json_t *v, int family)
+{
+	char *end;
+	long n;
+
+	if (!v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)))
+		return family == AF_INET ? 32 : 128;
+	if (json_is_integer(v))
+		n = (long)json_integer_value(v);
+	else if (!json_is_string(v))
+		return -EINVAL;
+	else if (family == AF_INET)
+		return addr_parse_netmask(json_string_value(v));
+	else if (json_string_length(v) > 3)
+		return -EINVAL;
+	else {
+		n = strtol(json_string_value(v), &end, 10);
+		if (*end || json_string_value(v)[0] < '0' || json_string_value(v)[0] > '9')
+			return -EINVAL;
+	}
+	return n < 0 || n > 128 || (family == AF_INET && n > 32) ? -EINVAL : (int)n;
+}
+
+int md_json_prefix(json_t *obj, const char *addr_key, const char *len_key, int family,
+		   struct ip_prefix *ret)
+{
+	json_t *v = obj ? json_object_get(obj, addr_key) : NULL;
+	struct ip_prefix p;
+	bool cidr;
+	int len, r;
+
+	if (!v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)))
+		return -ENOENT;
+	if (!json_is_string(v) || json_string_length(v) >= ADDR_STRLEN)
+		return -EINVAL;
+	r = addr_parse_prefix(json_string_value(v), &p);
+	if (r < 0 || p.addr.family != family)
+		return -EINVAL;
+	len = md_json_len(obj ? json_object_get(obj, len_key) : NULL, family);
+	if (len < 0)
+		return len;
+	cidr = strchr(json_string_value(v), '/') != NULL;
+	if (cidr && len != (family == AF_INET ? 32 : 128) && len != p.len)
+		return -EINVAL;
+	if (!cidr)
+		p.len = len;
+	*ret = p;
+	return 0;
+}
+
 static int md_is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -263,6 +415,13 @@ static void md_sleep_ms(long ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+/* Sleeps the session's current delay (at most left ms) and doubles it up to the cap. */
+static void md_backoff(struct md_http *h, long left)
+{
+	md_sleep_ms(left < (long)h->delay_ms ? left : (long)h->delay_ms);
+	h->delay_ms = h->delay_ms * 2 > MD_DELAY_MAX_MS ? MD_DELAY_MAX_MS : h->delay_ms * 2;
 }
 
 static int md_set_base(char *dst, size_t dstlen, const char *base)
@@ -444,8 +603,7 @@ int md_http_request(struct md_http *h, const char *method, const char *path,
 			break;
 		}
 		log_debug("metadata: %s (retrying in %u ms)", desc, h->delay_ms);
-		md_sleep_ms(left < (long)h->delay_ms ? left : (long)h->delay_ms);
-		h->delay_ms = h->delay_ms * 2 > MD_DELAY_MAX_MS ? MD_DELAY_MAX_MS : h->delay_ms * 2;
+		md_backoff(h, left);
 	}
 	if (r == 0) {
 		*ret_body = resp.body;
@@ -457,4 +615,50 @@ int md_http_request(struct md_http *h, const char *method, const char *path,
 	}
 	http_response_free(&resp);
 	return r;
+}
+
+/* A node with only a private address is reachable only from its own private network. */
+static void md_warn_private_only(const struct config *cfg, const struct md_instance *inst)
+{
+	struct md_instance eff = *inst;
+	char a[ADDR_STRLEN];
+
+	md_apply_overrides(cfg, &eff);
+	if (eff.wan4.family || eff.wan6.family || !eff.lan4.family)
+		return;
+	log_warnx("metadata: no public IPv4 or IPv6 address, only the private %s (%s): only "
+		  "nodes in private network '%s' of %s/%s can reach this node",
+		  addr_fmt(&eff.lan4, a), eff.origin.lan4,
+		  eff.private_net[0] ? eff.private_net : "(region)", eff.provider, eff.region);
+}
+
+int md_fetch_until_usable(struct md_http *h, const struct config *cfg, const char *path,
+			  const char *sought, md_fetch_once_fn once, void *userdata,
+			  struct md_instance *ret)
+{
+	char url[MD_URL_MAX];
+	struct md_instance inst;
+	long left;
+	int r;
+
+	for (;;) {
+		memset(&inst, 0, sizeof(inst));
+		r = once(h, userdata, &inst);
+		if (r < 0)
+			return r;
+		if (md_instance_usable(cfg, &inst))
+			break;
+		left = md_ms_left(h);
+		if (left <= 0) {
+			md_set_err(h->err, h->errlen, "%s: no usable address after %u s: %s%s%s",
+				   md_http_url(h, path, url, sizeof(url)), h->timeout_s, sought,
+				   inst.origin.refused[0] ? "; refused " : "", inst.origin.refused);
+			return -ENODATA;
+		}
+		log_debug("metadata: no usable address yet (retrying in %u ms)", h->delay_ms);
+		md_backoff(h, left);
+	}
+	md_warn_private_only(cfg, &inst);
+	*ret = inst;
+	return 0;
 }

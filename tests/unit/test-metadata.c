@@ -70,8 +70,11 @@ static void fmt_instance(const struct md_instance *m, char *out, size_t outlen)
 		addr_fmt(&m->lan4, l4);
 	snprintf(out, outlen,
 		 "provider=%s\nid=%s\nname=%s\nregion=%s\nprivate_net=%s\nwan4=%s\nwan6=%s\n"
-		 "lan4=%s\n",
-		 m->provider, m->id, m->name, m->region, m->private_net, w4, w6, l4);
+		 "lan4=%s\nfrom.region=%s\nfrom.private_net=%s\nfrom.wan4=%s\nfrom.wan6=%s\n"
+		 "from.lan4=%s\nrefused=%s\n",
+		 m->provider, m->id, m->name, m->region, m->private_net, w4, w6, l4,
+		 m->origin.region, m->origin.private_net, m->origin.wan4, m->origin.wan6,
+		 m->origin.lan4, m->origin.refused);
 }
 
 static const char *errname(int r)
@@ -173,7 +176,7 @@ static int cmp_dirent(const struct dirent **a, const struct dirent **b)
 
 static void run_fixtures(const char *area)
 {
-	char dir[256], path[800], got[2048], *want;
+	char dir[256], path[800], got[4096], *want;
 	struct dirent **ents;
 	size_t len;
 	int n, i, r;
