@@ -2,8 +2,10 @@
  * Linode (Akamai) Metadata Service: PUT /v1/token, then GET /v1/instance and /v1/network with
  * the token (reference/metadata-and-s3.md A; linode/go-metadata, afterburn akamai provider).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -18,7 +20,12 @@
 
 #define LINODE_BASE4 "http://169.254.169.254"
 #define LINODE_BASE6 "http://[fd00:a9fe:a9fe::1]"
+/* The link-local address the newer Linode docs list beside those two (reference A1): it needs
+ * the interface as a zone id (RFC 6874: "%25" is "%" in a URL). */
+#define LINODE_LINK_LOCAL "fe80::a9fe:a9fe"
 #define LINODE_NET "/v1/network"
+/* IFNAMSIZ (16) with room to spare; longer names are skipped */
+#define IFNAMSIZ_MAX 32
 /* Real tokens are 64 hex characters (reference A2). */
 #define LINODE_TOKEN_MAX 256
 /* The TTL cloud-init, afterburn and ignition use; a fetch never takes that long. */
@@ -274,6 +281,55 @@ static bool linode_detect(const char *sysfs_root)
 	return !strcmp(vendor, "Linode") || !strcmp(vendor, "Akamai");
 }
 
+/* An Ethernet interface that is up, by name: [A-Za-z0-9._-] only, so it is safe in a URL. */
+static bool linode_nic_usable(const char *sysfs_root, const char *name)
+{
+	char rel[320], v[32], tmp[IFNAMSIZ_MAX];
+
+	if (md_copy_str(tmp, sizeof(tmp), name, strlen(name), MD_CHARSET_ID) < 0)
+		return false;
+	snprintf(rel, sizeof(rel), "class/net/%s/type", name);
+	/* ARPHRD_ETHER */
+	if (md_read_sysfs(sysfs_root, rel, v, sizeof(v)) < 0 || strcmp(v, "1"))
+		return false;
+	snprintf(rel, sizeof(rel), "class/net/%s/operstate", name);
+	/* dummy and some virtual NICs say "unknown" when up */
+	return md_read_sysfs(sysfs_root, rel, v, sizeof(v)) == 0 &&
+	       (!strcmp(v, "up") || !strcmp(v, "unknown"));
+}
+
+static int linode_cmp_dirent(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/*
+ * "http://[fe80::a9fe:a9fe%25<nic>]" on the first usable Ethernet interface in name order (a
+ * Linode's public NIC is eth0); -ENODEV when there is none.
+ */
+static int linode_link_local_base(const char *sysfs_root, char *out, size_t outlen)
+{
+	char dir[512];
+	struct dirent **ents;
+	int i, n, r = -ENODEV;
+
+	snprintf(dir, sizeof(dir), "%s/class/net", sysfs_root);
+	n = scandir(dir, &ents, NULL, linode_cmp_dirent);
+	if (n < 0)
+		return -ENODEV;
+	for (i = 0; i < n; i++) {
+		if (r < 0 && ents[i]->d_name[0] != '.' &&
+		    linode_nic_usable(sysfs_root, ents[i]->d_name)) {
+			snprintf(out, outlen, "http://[" LINODE_LINK_LOCAL "%%25%.*s]",
+				 IFNAMSIZ_MAX, ents[i]->d_name);
+			r = 0;
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	return r;
+}
+
 static int linode_get_token(struct md_http *h, char *ret_token, size_t tokenlen)
 {
 	static const struct http_header hdrs[] = {
@@ -345,6 +401,7 @@ static int linode_once(struct md_http *h, void *userdata, struct md_instance *re
 int md_linode_fetch_at(const struct config *cfg, const char *sysfs_root, struct md_instance *ret,
 		       char *err, size_t errlen)
 {
+	char base[64 + IFNAMSIZ_MAX];
 	struct md_http h;
 	int r;
 
@@ -358,6 +415,8 @@ int md_linode_fetch_at(const struct config *cfg, const char *sysfs_root, struct 
 	r = md_http_init(&h, cfg, LINODE_BASE4, LINODE_BASE6, err, errlen);
 	if (r < 0)
 		return r;
+	if (linode_link_local_base(sysfs_root, base, sizeof(base)) == 0)
+		(void)md_http_add_base(&h, base);
 	return md_fetch_until_usable(
 		&h, cfg, LINODE_NET,
 		"no address in ipv4.public, a VPC interface (instance_address, "

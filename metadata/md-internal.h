@@ -87,6 +87,8 @@ bool md_instance_usable(const struct config *cfg, const struct md_instance *inst
 
 /* <sysfs_root>/class/dmi/id/<name>, whitespace-trimmed; -ENOENT etc. from open/read. */
 int md_read_dmi(const char *sysfs_root, const char *name, char *ret, size_t retlen);
+/* <sysfs_root>/<rel> ("class/net/eth0/operstate"), the same way. */
+int md_read_sysfs(const char *sysfs_root, const char *rel, char *ret, size_t retlen);
 
 /* Writes a one-line reason to err (may be NULL); never called with a secret. */
 void md_set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -94,12 +96,14 @@ void md_set_err(char *err, size_t errlen, const char *fmt, ...)
 
 /*
  * One metadata session: a deadline of cfg->metadata_timeout seconds (monotonic) shared by all
- * requests of one fetch(), exponential backoff, and an optional fallback base (Linode IPv6) that
- * is tried when the current base fails at the transport level.
+ * requests of one fetch(), exponential backoff, and optional fallback bases (Linode IPv6) that
+ * are tried in order when the current base fails at the transport level.
  */
+#define MD_MAX_BASES 3
 struct md_http {
-	char bases[2][256];
+	char bases[MD_MAX_BASES][256];
 	size_t n_bases;
+	bool pinned; /* cfg->metadata_url: no fallback */
 	size_t cur;
 	struct timespec deadline;
 	unsigned timeout_s;
@@ -112,6 +116,9 @@ struct md_http {
  * may be NULL). Starts the deadline clock. */
 int md_http_init(struct md_http *h, const struct config *cfg, const char *default_base,
 		 const char *fallback_base, char *err, size_t errlen);
+/* One more fallback base, tried after the others; a no-op when metadata_url is set. -ENOSPC
+ * beyond MD_MAX_BASES, -EINVAL when empty or too long. */
+int md_http_add_base(struct md_http *h, const char *base);
 /*
  * method <base><path> with hdrs; retries transport errors, 5xx and 429 until the deadline.
  * 0 with *ret_body (caller frees with buf_free) on 2xx. Else err is set and: -ETIMEDOUT (gave up

@@ -349,12 +349,20 @@ static int md_is_space(char c)
 
 int md_read_dmi(const char *sysfs_root, const char *name, char *ret, size_t retlen)
 {
+	char rel[256];
+
+	snprintf(rel, sizeof(rel), "class/dmi/id/%s", name);
+	return md_read_sysfs(sysfs_root, rel, ret, retlen);
+}
+
+int md_read_sysfs(const char *sysfs_root, const char *rel, char *ret, size_t retlen)
+{
 	char path[512], tmp[256];
 	size_t start = 0, end;
 	ssize_t n;
 	int fd, r;
 
-	r = snprintf(path, sizeof(path), "%s/class/dmi/id/%s", sysfs_root, name);
+	r = snprintf(path, sizeof(path), "%s/%s", sysfs_root, rel);
 	if (r < 0 || (size_t)r >= sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -450,6 +458,7 @@ int md_http_init(struct md_http *h, const struct config *cfg, const char *defaul
 	h->n_bases = 1;
 	if (cfg->metadata_url[0]) {
 		r = md_set_base(h->bases[0], sizeof(h->bases[0]), cfg->metadata_url);
+		h->pinned = true;
 	} else {
 		r = md_set_base(h->bases[0], sizeof(h->bases[0]), default_base);
 		if (!r && fallback_base) {
@@ -464,6 +473,18 @@ int md_http_init(struct md_http *h, const struct config *cfg, const char *defaul
 	h->timeout_s = cfg->metadata_timeout;
 	md_now(&h->deadline);
 	h->deadline.tv_sec += cfg->metadata_timeout;
+	return 0;
+}
+
+int md_http_add_base(struct md_http *h, const char *base)
+{
+	if (h->pinned)
+		return 0;
+	if (h->n_bases == MD_MAX_BASES)
+		return -ENOSPC;
+	if (md_set_base(h->bases[h->n_bases], sizeof(h->bases[0]), base) < 0)
+		return -EINVAL;
+	h->n_bases++;
 	return 0;
 }
 
@@ -555,31 +576,35 @@ static int md_http_once(struct md_http *h, size_t base, const char *method, cons
 }
 
 /*
- * One attempt on the current base; when it fails at the transport level and a fallback base
- * exists (Linode IPv6, reference A1), the other base is tried at once and kept if it answers.
+ * One attempt on the current base; when it fails at the transport level and fallback bases
+ * exist (Linode IPv6, reference A1), the others are tried at once, in order, and the first
+ * that answers is kept for the rest of the session.
  */
 static int md_http_attempt(struct md_http *h, const char *method, const char *path,
 			   const struct http_header *hdrs, size_t n_hdrs,
 			   struct http_response *resp, char *desc, size_t desclen)
 {
-	char first[MD_ERR_PART], second[MD_ERR_PART];
-	size_t other = 1 - h->cur;
-	int r;
+	char part[MD_ERR_PART];
+	size_t k, b, used = 0;
+	int r = -EAGAIN;
 
-	r = md_http_once(h, h->cur, method, path, hdrs, n_hdrs, resp, first, sizeof(first));
-	if (r != -EAGAIN || h->n_bases < 2 || resp->result == 0) {
-		if (r < 0)
-			snprintf(desc, desclen, "%s", first);
-		return r;
+	desc[0] = '\0';
+	for (k = 0; k < h->n_bases; k++) {
+		b = (h->cur + k) % h->n_bases;
+		if (k)
+			http_response_free(resp);
+		r = md_http_once(h, b, method, path, hdrs, n_hdrs, resp, part, sizeof(part));
+		if (resp->result == 0 || r != -EAGAIN) {
+			/* an answer (or a final error): this base is the one to keep */
+			if (resp->result == 0)
+				h->cur = b;
+			if (r < 0)
+				snprintf(desc, desclen, "%s", part);
+			return r;
+		}
+		if (used < desclen)
+			used += snprintf(desc + used, desclen - used, "%s%s", k ? "; " : "", part);
 	}
-	http_response_free(resp);
-	r = md_http_once(h, other, method, path, hdrs, n_hdrs, resp, second, sizeof(second));
-	if (resp->result == 0)
-		h->cur = other;
-	if (r < 0 && resp->result == 0)
-		snprintf(desc, desclen, "%s", second);
-	else if (r < 0)
-		snprintf(desc, desclen, "%s; %s", first, second);
 	return r;
 }
 
@@ -587,7 +612,7 @@ int md_http_request(struct md_http *h, const char *method, const char *path,
 		    const struct http_header *hdrs, size_t n_hdrs, struct buf *ret_body)
 {
 	struct http_response resp;
-	char desc[2 * MD_ERR_PART + 4];
+	char desc[MD_MAX_BASES * (MD_ERR_PART + 2)];
 	long left;
 	int r;
 

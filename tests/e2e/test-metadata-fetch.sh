@@ -155,6 +155,30 @@ else
 fi
 stop_fake
 
+# --- Linode over the IPv6 link-local address, the interface as zone id (reference A1) -------
+# ll0 (a veth, the first Ethernet NIC in name order) holds fe80::a9fe:a9fe; nothing listens on
+# the other two addresses
+if ip -n "$NS" link add ll0 type veth peer name ll1 2>/dev/null &&
+	ip -n "$NS" link set ll1 up && ip -n "$NS" link set ll0 up &&
+	ip -n "$NS" -6 addr add fe80::a9fe:a9fe/64 dev ll0 nodad 2>/dev/null; then
+	start_fake linodell --provider linode --data $FIX/linode.json --bind 'fe80::a9fe:a9fe%ll0'
+	if wait_listening linodell; then
+		md_fetch linodell --provider linode --timeout 10
+		if [ $RC = 0 ] && diff -u $FIX/linode.expected "$TMP/linodell.out" &&
+			[ "$(requests linodell | grep -c 'status=200$')" = 3 ]; then
+			ok linode-ipv6-link-local
+		else
+			fail linode-ipv6-link-local "rc=$RC $(cat "$TMP/linodell.stderr")"
+		fi
+	else
+		fail linode-ipv6-link-local "fake did not start"
+	fi
+	stop_fake
+	ip -n "$NS" link del ll0
+else
+	fail linode-ipv6-link-local "no dummy interface with fe80::a9fe:a9fe in the namespace"
+fi
+
 # --- Vultr: one GET /v1.json ----------------------------------------------------------------
 start_fake vultr --provider vultr --data $FIX/vultr.json
 if wait_listening vultr; then

@@ -249,7 +249,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--provider", choices=["linode", "vultr"], required=True)
     ap.add_argument("--data", required=True, help="JSON file (see module doc)")
-    ap.add_argument("--bind", default="169.254.169.254")
+    ap.add_argument("--bind", default="169.254.169.254", help="address, fe80::...%%ifname too")
     ap.add_argument("--port", type=int, default=80)
     ap.add_argument("--log")
     ap.add_argument("--refuse-for", type=float, default=0.0, dest="refuse_for")
@@ -266,7 +266,10 @@ def main():
     if args.refuse_for > 0:
         time.sleep(args.refuse_for)
     Server.address_family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
-    httpd = Server((args.bind, args.port), Handler)
+    addr = (args.bind, args.port)
+    if "%" in args.bind:  # a link-local address with its interface: bind needs the scope id
+        addr = socket.getaddrinfo(args.bind, args.port, socket.AF_INET6, socket.SOCK_STREAM)[0][4]
+    httpd = Server(addr, Handler)
     httpd.state = State(args, data, first)
     httpd.state.write_log(f"listening {args.provider} {args.bind} {args.port}")
     try:

@@ -331,6 +331,88 @@ static void test_linode_ipv6_fallback(void)
 	CHECK(!strncmp(http_fake_request(3), "GET http://[fd00:a9fe:a9fe::1]/v1/network\n", 42));
 }
 
+static void put_file(const char *root, const char *rel, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* A fake /sys/class/net: lo, a NIC whose name is unfit for a URL, eth1 (down) and eth2 (up). */
+static void make_net(const char *root)
+{
+	static const char *const nics[][3] = {
+		{"lo", "772\n", "unknown\n"},
+		{"bad%nic", "1\n", "up\n"},
+		{"eth1", "1\n", "down\n"},
+		{"eth2", "1\n", "up\n"},
+	};
+	char rel[128];
+	size_t i;
+
+	snprintf(rel, sizeof(rel), "%s/class", root);
+	mkdir(rel, 0755);
+	snprintf(rel, sizeof(rel), "%s/class/net", root);
+	mkdir(rel, 0755);
+	for (i = 0; i < sizeof(nics) / sizeof(nics[0]); i++) {
+		snprintf(rel, sizeof(rel), "%s/class/net/%s", root, nics[i][0]);
+		mkdir(rel, 0755);
+		snprintf(rel, sizeof(rel), "class/net/%s/type", nics[i][0]);
+		put_file(root, rel, nics[i][1]);
+		snprintf(rel, sizeof(rel), "class/net/%s/operstate", nics[i][0]);
+		put_file(root, rel, nics[i][2]);
+	}
+}
+
+/* The link-local address with the first Ethernet NIC that is up as its zone id, tried last. */
+static void test_linode_link_local(void)
+{
+	char root[] = "/tmp/test-metadata-XXXXXX", cmd[600], err[512] = "";
+	struct md_instance inst;
+	struct config cfg;
+
+	CHECK(mkdtemp(root) != NULL);
+	make_net(root);
+	cfg_init(&cfg, "", 5);
+	http_fake_reset();
+	http_fake_push(-EHOSTUNREACH, 0, NULL);
+	http_fake_push(-ENETUNREACH, 0, NULL);
+	http_fake_push(0, 200, SECRET_TOKEN);
+	http_fake_push(0, 200, linode_instance);
+	http_fake_push(0, 200, linode_network);
+	CHECK_INT(md_linode_fetch_at(&cfg, root, &inst, err, sizeof(err)), 0);
+	CHECK_INT(http_fake_count(), 5);
+	CHECK(!strncmp(http_fake_request(0), "PUT http://169.254.169.254/v1/token\n", 36));
+	CHECK(!strncmp(http_fake_request(1), "PUT http://[fd00:a9fe:a9fe::1]/v1/token\n", 40));
+	CHECK(!strncmp(http_fake_request(2), "PUT http://[fe80::a9fe:a9fe%25eth2]/v1/token\n", 45));
+	CHECK(!strncmp(http_fake_request(4), "GET http://[fe80::a9fe:a9fe%25eth2]/v1/network\n",
+		       47));
+
+	/* nothing answers: all three in the one-line error */
+	http_fake_reset();
+	cfg_init(&cfg, "", 0);
+	CHECK_INT(md_linode_fetch_at(&cfg, root, &inst, err, sizeof(err)), -ETIMEDOUT);
+	CHECK_STR(err, "http://169.254.169.254/v1/token: fake: Connection refused; "
+		       "http://[fd00:a9fe:a9fe::1]/v1/token: fake: Connection refused; "
+		       "http://[fe80::a9fe:a9fe%25eth2]/v1/token: fake: Connection refused "
+		       "(gave up after 0 s)");
+
+	/* metadata_url set: no fallback at all */
+	http_fake_reset();
+	cfg_init(&cfg, "http://md", 0);
+	CHECK_INT(md_linode_fetch_at(&cfg, root, &inst, err, sizeof(err)), -ETIMEDOUT);
+	CHECK_INT(http_fake_count(), 1);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	CHECK_INT(system(cmd), 0);
+}
+
 static void test_linode_url_override(void)
 {
 	struct md_instance inst;
@@ -830,6 +912,7 @@ int main(void)
 	RUN(test_linode_fetch);
 	RUN(test_linode_ipv6_fallback);
 	RUN(test_linode_url_override);
+	RUN(test_linode_link_local);
 	RUN(test_linode_errors);
 	RUN(test_retry_5xx);
 	RUN(test_never_up);
