@@ -85,10 +85,12 @@ int md_json_prefix(struct json_t *obj, const char *addr_key, const char *len_key
 /* True when inst, after the config overrides, has an address to publish (wan4, wan6 or lan4). */
 bool md_instance_usable(const struct config *cfg, const struct md_instance *inst);
 
+/* <sysfs_root>/<rel> ("class/net/eth0/operstate"), whitespace-trimmed; -ENOENT etc. from
+ * open/read. */
+int md_read_sysfs(const char *sysfs_root, const char *rel, char *ret, size_t retlen);
+
 /* <sysfs_root>/class/dmi/id/<name>, whitespace-trimmed; -ENOENT etc. from open/read. */
 int md_read_dmi(const char *sysfs_root, const char *name, char *ret, size_t retlen);
-/* <sysfs_root>/<rel> ("class/net/eth0/operstate"), the same way. */
-int md_read_sysfs(const char *sysfs_root, const char *rel, char *ret, size_t retlen);
 
 /* Writes a one-line reason to err (may be NULL); never called with a secret. */
 void md_set_err(char *err, size_t errlen, const char *fmt, ...)
