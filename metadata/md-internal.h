@@ -44,11 +44,6 @@ int md_json_load(const char *buf, size_t len, struct json_t **ret);
 int md_json_str(struct json_t *obj, const char *key, char *dst, size_t dstlen, enum md_charset cs);
 /* obj[key] when it is of the given json_type (or missing/null: *ret = NULL); -EINVAL otherwise. */
 int md_json_opt(struct json_t *obj, const char *key, int type, struct json_t **ret);
-/* obj[key] as an address ("1.2.3.4", "1.2.3.4/32", "2001:db8::1/128") of the given family:
- * -ENOENT when missing, null or "", -EINVAL when malformed. */
-int md_json_addr(struct json_t *obj, const char *key, int family, struct ip_addr *ret);
-/* Same for a string JSON value (array element). */
-int md_json_addr_value(struct json_t *v, int family, struct ip_addr *ret);
 
 /* The address fields of md_instance, for md_take_addr. */
 enum md_field {

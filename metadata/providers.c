@@ -264,34 +264,6 @@ int md_json_opt(json_t *obj, const char *key, int type, json_t **ret)
 	return 0;
 }
 
-int md_json_addr_value(json_t *v, int family, struct ip_addr *ret)
-{
-	struct ip_prefix p;
-	int r;
-
-	if (!v || json_is_null(v))
-		return -ENOENT;
-	if (!json_is_string(v))
-		return -EINVAL;
-	if (!json_string_length(v))
-		return -ENOENT;
-	if (json_string_length(v) >= ADDR_STRLEN)
-		return -EINVAL;
-	/* Linode gives CIDR strings ("1.2.3.4/32", reference A4), Vultr bare addresses. */
-	r = addr_parse_prefix(json_string_value(v), &p);
-	if (r < 0)
-		return r;
-	if (p.addr.family != family)
-		return -EINVAL;
-	*ret = p.addr;
-	return 0;
-}
-
-int md_json_addr(json_t *obj, const char *key, int family, struct ip_addr *ret)
-{
-	return md_json_addr_value(obj ? json_object_get(obj, key) : NULL, family, ret);
-}
-
 static int md_json_len(json_t *v, int family)
 {
 	char *end;
