@@ -124,3 +124,87 @@ bool addr_in_prefix(const struct ip_addr *a, const struct ip_prefix *p)
 	addr_mask(&y);
 	return addr_equal(&x.addr, &y.addr);
 }
+
+/* True when every bit of a past len is `bit` (0 or 1). */
+static bool host_bits_all(const struct ip_prefix *p, int bit)
+{
+	const uint8_t *b = (const uint8_t *)&p->addr.v4;
+	unsigned i, bits = addr_size(p->addr.family) * 8;
+
+	for (i = p->len; i < bits; i++) {
+		if (((b[i / 8] >> (7 - i % 8)) & 1) != bit)
+			return false;
+	}
+	return true;
+}
+
+static const char *addr_v4_problem(const struct ip_prefix *p)
+{
+	uint32_t a = ntohl(p->addr.v4.s_addr);
+
+	if ((a >> 24) == 0)
+		return "in 0.0.0.0/8 (this network)";
+	if ((a >> 24) == 127)
+		return "loopback";
+	if ((a >> 16) == 0xa9fe)
+		return "link-local";
+	if ((a >> 28) == 0xe)
+		return "multicast";
+	if ((a >> 28) == 0xf)
+		return "reserved (240.0.0.0/4)";
+	/* RFC 3021: /31 and /32 have no network or broadcast address */
+	if (p->len < 31 && host_bits_all(p, 0))
+		return "a network address, not a host";
+	if (p->len < 31 && host_bits_all(p, 1))
+		return "a broadcast address";
+	return NULL;
+}
+
+static const char *addr_v6_problem(const struct ip_prefix *p)
+{
+	const uint8_t *b = p->addr.v6.s6_addr;
+
+	if (IN6_IS_ADDR_UNSPECIFIED(&p->addr.v6))
+		return "unspecified";
+	if (IN6_IS_ADDR_LOOPBACK(&p->addr.v6))
+		return "loopback";
+	if (IN6_IS_ADDR_LINKLOCAL(&p->addr.v6))
+		return "link-local";
+	if (b[0] == 0xff)
+		return "multicast";
+	if (IN6_IS_ADDR_V4MAPPED(&p->addr.v6))
+		return "IPv4-mapped";
+	/* RFC 4291 2.6.1: all-zero host bits are the Subnet-Router anycast address, i.e. the
+	 * prefix itself ("2001:db8::/64" is a network); RFC 6164: /127 has none */
+	if (p->len < 127 && host_bits_all(p, 0))
+		return "a network prefix, not a host";
+	return NULL;
+}
+
+const char *addr_host_problem(const struct ip_prefix *p)
+{
+	switch (p->addr.family) {
+	case AF_INET:
+		return addr_v4_problem(p);
+	case AF_INET6:
+		return addr_v6_problem(p);
+	}
+	return "not an address";
+}
+
+int addr_parse_netmask(const char *s)
+{
+	struct in_addr m;
+	uint32_t v;
+	int len = 0;
+
+	if (!s || inet_pton(AF_INET, s, &m) != 1)
+		return -EINVAL;
+	v = ntohl(m.s_addr);
+	while (len < 32 && (v & (UINT32_C(1) << (31 - len))))
+		len++;
+	/* contiguous: nothing set below the first zero */
+	if (len < 32 && (v << len))
+		return -EINVAL;
+	return len;
+}

@@ -1005,6 +1005,28 @@ static void json_set_ip(json_t *o, const char *key, const struct ip_addr *a)
 		json_object_set_new(o, key, json_string(addr_fmt(a, s)));
 }
 
+/* Where the node's region, zone and addresses came from (metadata/provider.h md_origin). */
+static json_t *origin_json(const struct run *run)
+{
+	const struct md_origin *o = &run->md.origin;
+	json_t *j = json_object();
+	char zone[2 * MD_ORIGIN_MAX + 32];
+
+	if (run->cfg.zone[0])
+		snprintf(zone, sizeof(zone), "config zone");
+	else
+		snprintf(zone, sizeof(zone), "provider + %s%s%s",
+			 o->region[0] ? o->region : "region", o->private_net[0] ? " + " : "",
+			 o->private_net);
+	json_object_set_new(j, "zone", json_string(zone));
+	json_object_set_new(j, "region", json_string(o->region));
+	json_object_set_new(j, "private_net", json_string(o->private_net));
+	json_object_set_new(j, "wan", json_string(o->wan4));
+	json_object_set_new(j, "lan", json_string(o->lan4));
+	json_object_set_new(j, "wan6", json_string(o->wan6));
+	return j;
+}
+
 static json_t *dry_run_json(const struct run *run)
 {
 	char pub[KEYS_BASE64_LEN], a[ADDR_STRLEN], ep[ADDR_STRLEN], cidr[ADDR_STRLEN + 8];
@@ -1021,6 +1043,7 @@ static json_t *dry_run_json(const struct run *run)
 			 "zone", run->self.zone, "address", addr_fmt(&run->cfg.address, a),
 			 "public_key", pub, "listen_port", run->cfg.listen_port, "endpoints", eps,
 			 "object", run->self_object, "key_would_be_created", run->key_created);
+	json_object_set_new(self, "origin", origin_json(run));
 	if (run->address_preview)
 		json_object_set_new(self, "address_would_be_claimed", json_true());
 	peers = json_array();

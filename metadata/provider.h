@@ -14,7 +14,8 @@ struct config;
 
 /* Where a field of md_instance came from, for `--dry-run --json` and error messages: the
  * document and the JSON path in it ("/v1/network ipv4.vpc[0].address"), or "config wan_ipv4"
- * for an override; "" when the field is empty. Same character rules as md_instance strings. */
+ * for an override; "" when the field is empty. Printable ASCII built from our own format
+ * strings, indexes and inet_ntop output only: no text from the document. */
 #define MD_ORIGIN_MAX 112
 struct md_origin {
 	char region[MD_ORIGIN_MAX];
@@ -22,6 +23,10 @@ struct md_origin {
 	char wan4[MD_ORIGIN_MAX];
 	char wan6[MD_ORIGIN_MAX];
 	char lan4[MD_ORIGIN_MAX];
+	/* the first address the document offered and we refused, and why ("/v1/network
+	 * ipv6.slaac 2001:db8::/64: a network prefix, not a host"): for the error when nothing
+	 * usable is left */
+	char refused[2 * MD_ORIGIN_MAX];
 };
 
 /* Validated, fixed-size, no pointers into JSON. Every string is printable ASCII without

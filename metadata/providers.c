@@ -68,14 +68,116 @@ void md_apply_overrides(const struct config *cfg, struct md_instance *inst)
 		(void)md_copy_str(inst->name, sizeof(inst->name), cfg->name, strlen(cfg->name),
 				  MD_CHARSET_NAME);
 	if (cfg->region[0] && !md_copy_str(inst->region, sizeof(inst->region), cfg->region,
-					   strlen(cfg->region), MD_CHARSET_ID))
+					   strlen(cfg->region), MD_CHARSET_ID)) {
 		md_lower(inst->region);
-	if (cfg->wan_ipv4.family)
+		md_origin(inst->origin.region, sizeof(inst->origin.region), "config", "region");
+	}
+	if (cfg->wan_ipv4.family) {
 		inst->wan4 = cfg->wan_ipv4;
-	if (cfg->wan_ipv6.family)
+		md_origin(inst->origin.wan4, sizeof(inst->origin.wan4), "config", "wan_ipv4");
+	}
+	if (cfg->wan_ipv6.family) {
 		inst->wan6 = cfg->wan_ipv6;
-	if (cfg->lan_ipv4.family)
+		md_origin(inst->origin.wan6, sizeof(inst->origin.wan6), "config", "wan_ipv6");
+	}
+	if (cfg->lan_ipv4.family) {
 		inst->lan4 = cfg->lan_ipv4;
+		md_origin(inst->origin.lan4, sizeof(inst->origin.lan4), "config", "lan_ipv4");
+	}
+}
+
+bool md_instance_usable(const struct config *cfg, const struct md_instance *inst)
+{
+	return inst->wan4.family || inst->wan6.family || inst->lan4.family ||
+	       cfg->wan_ipv4.family || cfg->wan_ipv6.family || cfg->lan_ipv4.family;
+}
+
+static void md_vorigin(char *origin, size_t len, const char *doc, const char *pathfmt, va_list ap)
+{
+	int n = snprintf(origin, len, "%s ", doc);
+
+	if (n >= 0 && (size_t)n < len)
+		vsnprintf(origin + n, len - n, pathfmt, ap);
+}
+
+void md_origin(char *origin, size_t len, const char *doc, const char *pathfmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, pathfmt);
+	md_vorigin(origin, len, doc, pathfmt, ap);
+	va_end(ap);
+}
+
+static struct ip_addr *md_field_addr(struct md_instance *inst, enum md_field field, char **origin)
+{
+	switch (field) {
+	case MD_WAN4:
+		*origin = inst->origin.wan4;
+		return &inst->wan4;
+	case MD_WAN6:
+		*origin = inst->origin.wan6;
+		return &inst->wan6;
+	case MD_LAN4:
+		break;
+	}
+	*origin = inst->origin.lan4;
+	return &inst->lan4;
+}
+
+static int md_vtake_prefix(struct md_instance *inst, enum md_field field, const struct ip_prefix *p,
+			   const char *doc, const char *pathfmt, va_list ap)
+{
+	char *origin, where[MD_ORIGIN_MAX], a[ADDR_STRLEN];
+	struct ip_addr *dst = md_field_addr(inst, field, &origin);
+	const char *why = addr_host_problem(p);
+
+	if (p->addr.family != (field == MD_WAN6 ? AF_INET6 : AF_INET))
+		return -EINVAL;
+	if (dst->family)
+		return 0;
+	md_vorigin(where, sizeof(where), doc, pathfmt, ap);
+	if (why) {
+		if (!inst->origin.refused[0])
+			snprintf(inst->origin.refused, sizeof(inst->origin.refused), "%s %s/%u: %s",
+				 where, addr_fmt(&p->addr, a), p->len, why);
+		return 0;
+	}
+	*dst = p->addr;
+	memcpy(origin, where, MD_ORIGIN_MAX);
+	return 1;
+}
+
+int md_take_prefix(struct md_instance *inst, enum md_field field, const struct ip_prefix *p,
+		   const char *doc, const char *pathfmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, pathfmt);
+	r = md_vtake_prefix(inst, field, p, doc, pathfmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int md_take_addr(struct md_instance *inst, enum md_field field, json_t *v, const char *doc,
+		 const char *pathfmt, ...)
+{
+	struct ip_prefix p;
+	va_list ap;
+	int r;
+
+	if (!v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) >= ADDR_STRLEN)
+		return -EINVAL;
+	r = addr_parse_prefix(json_string_value(v), &p);
+	if (r < 0)
+		return r;
+	va_start(ap, pathfmt);
+	r = md_vtake_prefix(inst, field, &p, doc, pathfmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static int md_char_ok(unsigned char c, enum md_charset cs)
@@ -162,32 +264,54 @@ int md_json_opt(json_t *obj, const char *key, int type, json_t **ret)
 	return 0;
 }
 
-int md_json_addr_value(json_t *v, int family, struct ip_addr *ret)
+static int md_json_len(json_t *v, int family)
 {
-	struct ip_prefix p;
-	int r;
+	char *end;
+	long n;
 
-	if (!v || json_is_null(v))
-		return -ENOENT;
-	if (!json_is_string(v))
+	if (!v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)))
+		return family == AF_INET ? 32 : 128;
+	if (json_is_integer(v))
+		n = (long)json_integer_value(v);
+	else if (!json_is_string(v))
 		return -EINVAL;
-	if (!json_string_length(v))
-		return -ENOENT;
-	if (json_string_length(v) >= ADDR_STRLEN)
+	else if (family == AF_INET)
+		return addr_parse_netmask(json_string_value(v));
+	else if (json_string_length(v) > 3)
 		return -EINVAL;
-	/* Linode gives CIDR strings ("1.2.3.4/32", reference A4), Vultr bare addresses. */
-	r = addr_parse_prefix(json_string_value(v), &p);
-	if (r < 0)
-		return r;
-	if (p.addr.family != family)
-		return -EINVAL;
-	*ret = p.addr;
-	return 0;
+	else {
+		n = strtol(json_string_value(v), &end, 10);
+		if (*end || json_string_value(v)[0] < '0' || json_string_value(v)[0] > '9')
+			return -EINVAL;
+	}
+	return n < 0 || n > 128 || (family == AF_INET && n > 32) ? -EINVAL : (int)n;
 }
 
-int md_json_addr(json_t *obj, const char *key, int family, struct ip_addr *ret)
+int md_json_prefix(json_t *obj, const char *addr_key, const char *len_key, int family,
+		   struct ip_prefix *ret)
 {
-	return md_json_addr_value(obj ? json_object_get(obj, key) : NULL, family, ret);
+	json_t *v = obj ? json_object_get(obj, addr_key) : NULL;
+	struct ip_prefix p;
+	bool cidr;
+	int len, r;
+
+	if (!v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)))
+		return -ENOENT;
+	if (!json_is_string(v) || json_string_length(v) >= ADDR_STRLEN)
+		return -EINVAL;
+	r = addr_parse_prefix(json_string_value(v), &p);
+	if (r < 0 || p.addr.family != family)
+		return -EINVAL;
+	len = md_json_len(obj ? json_object_get(obj, len_key) : NULL, family);
+	if (len < 0)
+		return len;
+	cidr = strchr(json_string_value(v), '/') != NULL;
+	if (cidr && len != (family == AF_INET ? 32 : 128) && len != p.len)
+		return -EINVAL;
+	if (!cidr)
+		p.len = len;
+	*ret = p;
+	return 0;
 }
 
 static int md_is_space(char c)
@@ -197,12 +321,20 @@ static int md_is_space(char c)
 
 int md_read_dmi(const char *sysfs_root, const char *name, char *ret, size_t retlen)
 {
+	char rel[256];
+
+	snprintf(rel, sizeof(rel), "class/dmi/id/%s", name);
+	return md_read_sysfs(sysfs_root, rel, ret, retlen);
+}
+
+int md_read_sysfs(const char *sysfs_root, const char *rel, char *ret, size_t retlen)
+{
 	char path[512], tmp[256];
 	size_t start = 0, end;
 	ssize_t n;
 	int fd, r;
 
-	r = snprintf(path, sizeof(path), "%s/class/dmi/id/%s", sysfs_root, name);
+	r = snprintf(path, sizeof(path), "%s/%s", sysfs_root, rel);
 	if (r < 0 || (size_t)r >= sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -265,6 +397,13 @@ static void md_sleep_ms(long ms)
 		;
 }
 
+/* Sleeps the session's current delay (at most left ms) and doubles it up to the cap. */
+static void md_backoff(struct md_http *h, long left)
+{
+	md_sleep_ms(left < (long)h->delay_ms ? left : (long)h->delay_ms);
+	h->delay_ms = h->delay_ms * 2 > MD_DELAY_MAX_MS ? MD_DELAY_MAX_MS : h->delay_ms * 2;
+}
+
 static int md_set_base(char *dst, size_t dstlen, const char *base)
 {
 	size_t len = strlen(base);
@@ -291,6 +430,7 @@ int md_http_init(struct md_http *h, const struct config *cfg, const char *defaul
 	h->n_bases = 1;
 	if (cfg->metadata_url[0]) {
 		r = md_set_base(h->bases[0], sizeof(h->bases[0]), cfg->metadata_url);
+		h->pinned = true;
 	} else {
 		r = md_set_base(h->bases[0], sizeof(h->bases[0]), default_base);
 		if (!r && fallback_base) {
@@ -305,6 +445,18 @@ int md_http_init(struct md_http *h, const struct config *cfg, const char *defaul
 	h->timeout_s = cfg->metadata_timeout;
 	md_now(&h->deadline);
 	h->deadline.tv_sec += cfg->metadata_timeout;
+	return 0;
+}
+
+int md_http_add_base(struct md_http *h, const char *base)
+{
+	if (h->pinned)
+		return 0;
+	if (h->n_bases == MD_MAX_BASES)
+		return -ENOSPC;
+	if (md_set_base(h->bases[h->n_bases], sizeof(h->bases[0]), base) < 0)
+		return -EINVAL;
+	h->n_bases++;
 	return 0;
 }
 
@@ -396,31 +548,35 @@ static int md_http_once(struct md_http *h, size_t base, const char *method, cons
 }
 
 /*
- * One attempt on the current base; when it fails at the transport level and a fallback base
- * exists (Linode IPv6, reference A1), the other base is tried at once and kept if it answers.
+ * One attempt on the current base; when it fails at the transport level and fallback bases
+ * exist (Linode IPv6, reference A1), the others are tried at once, in order, and the first
+ * that answers is kept for the rest of the session.
  */
 static int md_http_attempt(struct md_http *h, const char *method, const char *path,
 			   const struct http_header *hdrs, size_t n_hdrs,
 			   struct http_response *resp, char *desc, size_t desclen)
 {
-	char first[MD_ERR_PART], second[MD_ERR_PART];
-	size_t other = 1 - h->cur;
-	int r;
+	char part[MD_ERR_PART];
+	size_t k, b, used = 0;
+	int r = -EAGAIN;
 
-	r = md_http_once(h, h->cur, method, path, hdrs, n_hdrs, resp, first, sizeof(first));
-	if (r != -EAGAIN || h->n_bases < 2 || resp->result == 0) {
-		if (r < 0)
-			snprintf(desc, desclen, "%s", first);
-		return r;
+	desc[0] = '\0';
+	for (k = 0; k < h->n_bases; k++) {
+		b = (h->cur + k) % h->n_bases;
+		if (k)
+			http_response_free(resp);
+		r = md_http_once(h, b, method, path, hdrs, n_hdrs, resp, part, sizeof(part));
+		if (resp->result == 0 || r != -EAGAIN) {
+			/* an answer (or a final error): this base is the one to keep */
+			if (resp->result == 0)
+				h->cur = b;
+			if (r < 0)
+				snprintf(desc, desclen, "%s", part);
+			return r;
+		}
+		if (used < desclen)
+			used += snprintf(desc + used, desclen - used, "%s%s", k ? "; " : "", part);
 	}
-	http_response_free(resp);
-	r = md_http_once(h, other, method, path, hdrs, n_hdrs, resp, second, sizeof(second));
-	if (resp->result == 0)
-		h->cur = other;
-	if (r < 0 && resp->result == 0)
-		snprintf(desc, desclen, "%s", second);
-	else if (r < 0)
-		snprintf(desc, desclen, "%s; %s", first, second);
 	return r;
 }
 
@@ -428,7 +584,7 @@ int md_http_request(struct md_http *h, const char *method, const char *path,
 		    const struct http_header *hdrs, size_t n_hdrs, struct buf *ret_body)
 {
 	struct http_response resp;
-	char desc[2 * MD_ERR_PART + 4];
+	char desc[MD_MAX_BASES * (MD_ERR_PART + 2)];
 	long left;
 	int r;
 
@@ -444,8 +600,7 @@ int md_http_request(struct md_http *h, const char *method, const char *path,
 			break;
 		}
 		log_debug("metadata: %s (retrying in %u ms)", desc, h->delay_ms);
-		md_sleep_ms(left < (long)h->delay_ms ? left : (long)h->delay_ms);
-		h->delay_ms = h->delay_ms * 2 > MD_DELAY_MAX_MS ? MD_DELAY_MAX_MS : h->delay_ms * 2;
+		md_backoff(h, left);
 	}
 	if (r == 0) {
 		*ret_body = resp.body;
@@ -457,4 +612,50 @@ int md_http_request(struct md_http *h, const char *method, const char *path,
 	}
 	http_response_free(&resp);
 	return r;
+}
+
+/* A node with only a private address is reachable only from its own private network. */
+static void md_warn_private_only(const struct config *cfg, const struct md_instance *inst)
+{
+	struct md_instance eff = *inst;
+	char a[ADDR_STRLEN];
+
+	md_apply_overrides(cfg, &eff);
+	if (eff.wan4.family || eff.wan6.family || !eff.lan4.family)
+		return;
+	log_warnx("metadata: no public IPv4 or IPv6 address, only the private %s (%s): only "
+		  "nodes in private network '%s' of %s/%s can reach this node",
+		  addr_fmt(&eff.lan4, a), eff.origin.lan4,
+		  eff.private_net[0] ? eff.private_net : "(region)", eff.provider, eff.region);
+}
+
+int md_fetch_until_usable(struct md_http *h, const struct config *cfg, const char *path,
+			  const char *sought, md_fetch_once_fn once, void *userdata,
+			  struct md_instance *ret)
+{
+	char url[MD_URL_MAX];
+	struct md_instance inst;
+	long left;
+	int r;
+
+	for (;;) {
+		memset(&inst, 0, sizeof(inst));
+		r = once(h, userdata, &inst);
+		if (r < 0)
+			return r;
+		if (md_instance_usable(cfg, &inst))
+			break;
+		left = md_ms_left(h);
+		if (left <= 0) {
+			md_set_err(h->err, h->errlen, "%s: no usable address after %u s: %s%s%s",
+				   md_http_url(h, path, url, sizeof(url)), h->timeout_s, sought,
+				   inst.origin.refused[0] ? "; refused " : "", inst.origin.refused);
+			return -ENODATA;
+		}
+		log_debug("metadata: no usable address yet (retrying in %u ms)", h->delay_ms);
+		md_backoff(h, left);
+	}
+	md_warn_private_only(cfg, &inst);
+	*ret = inst;
+	return 0;
 }

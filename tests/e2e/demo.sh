@@ -1,6 +1,6 @@
 #!/bin/bash
-# make demo: the seed's fleet (3 Linode + 3 Vultr nodes) on this machine, meshed by clique-boot
-# alone: each node reads its own fake metadata service, publishes a sealed record to a real
+# make demo: the seed's fleet (3 Linode + 3 Vultr nodes) plus a Linode VPC pair and a Vultr VPC 2.0
+# pair on this machine, meshed by clique-boot alone: each node reads its own fake metadata service, publishes a sealed record to a real
 # Ceph radosgw bucket, reads the others' and brings up wg0 (wireguard-go; no kernel module here).
 # Prints the ping matrix and every node's peers, then removes everything it started.
 set -eu
@@ -8,9 +8,11 @@ set -eu
 P=cbdemo
 BIN=$(cd "$(dirname "$0")/../.." && pwd)/build/clique-boot
 . "$(dirname "$0")/fleet.sh"
+NODES="$NODES $VPC_NODES"
+N=$(echo $NODES | wc -w)
 trap 'echo; echo "cleaning up (namespaces, radosgw, daemons)"; fleet_down' EXIT
 
-echo "starting radosgw, 6 namespaces and their metadata services ..."
+echo "starting radosgw, $N namespaces and their metadata services ..."
 fleet_up
 for n in $NODES; do
 	if run_node "$n" boot; then
@@ -24,8 +26,8 @@ echo "every node runs 'clique-boot --refresh' once (the timer's job) ..."
 for n in $NODES; do run_node "$n" refresh --refresh || { cat "$ST/logs/run-$n-refresh.log"; exit 1; }; done
 fleet_log "mesh formed"
 echo
-echo "ping matrix over wg0 (10.15.0.x = Linode, 10.15.1.x = Vultr):"
-ping_matrix && echo "all 30 ordered pairs reach each other" || echo "some pairs failed"
+echo "ping matrix over wg0 (10.15.0.x = Linode, 10.15.1.x = Vultr; .7 and .8 in a VPC):"
+ping_matrix && echo "all $((N * (N - 1))) ordered pairs reach each other" || echo "some pairs failed"
 echo
 for n in $NODES; do
 	echo "$(node_name "$n") ($(mesh_ip "$n")) sees:"

@@ -3,7 +3,8 @@
 # replayed under another name, older seq, oversized, truncated, wrong types, duplicate or our own
 # key, our address, outside the network, injection attempts in names -- are each skipped with
 # one warning naming the object, the rest of the mesh comes up, and no unit file carries any
-# injected content. Then hostile metadata documents over real HTTP: refused with exit 69, nothing
+# injected content. Then hostile metadata documents over real HTTP (malformed, or without a
+# usable address): refused with exit 69, nothing
 # written. Prints "ok <check>" / "FAIL <check>"; 77 = skipped (not root).
 set -u
 [ "$(id -u)" = 0 ] || { echo "SKIPPED: needs root (network namespaces)"; exit 77; }
@@ -205,6 +206,9 @@ $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); d["instance-v2-id"]=["x
 md_case "id of the wrong type" "$H/md-type.json"
 $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); d["region"]["regioncode"]="X"*5000; json.dump(d,open(sys.argv[2],"w"))' "$good" "$H/md-long.json"
 md_case "region of 5000 bytes" "$H/md-long.json"
+# issue 15: well-formed, but no address that is a host: retried until metadata_timeout
+$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); d["interfaces"]=[{"ipv4":{"address":"169.254.7.7"},"ipv6":{"address":"2001:db8:200::","prefix":"64"}}]; json.dump(d,open(sys.argv[2],"w"))' "$good" "$H/md-noaddr.json"
+md_case "link-local IPv4 and an IPv6 network only" "$H/md-noaddr.json"
 
 echo "# $fails failed checks"
 [ $fails = 0 ]

@@ -1,8 +1,10 @@
 #!/bin/bash
-# e2e (issue 2): the seed's six-node, two-cloud fleet forms a mesh by itself.
+# e2e (issues 2, 15): the seed's six-node, two-cloud fleet plus a Linode VPC pair and a Vultr
+# VPC 2.0 pair (fleet.sh VPC_NODES) forms a mesh by itself.
 # Each node runs clique-boot once in random order, then --refresh once; then:
-# 30/30 pings over WireGuard, LAN endpoints only between the linode nodes, equal PSKs on both
-# ends, only ciphertext in the bucket, and a second refresh that changes nothing.
+# every ordered pair pings over WireGuard, LAN endpoints exactly inside a shared private network
+# (the Linode private LAN, each VPC), equal PSKs on both ends, only ciphertext in the bucket,
+# and a second refresh that changes nothing.
 # Prints "ok <check>" / "FAIL <check>"; exits non-zero on any failure.
 set -eu
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)"; exit 77; }
@@ -10,6 +12,9 @@ P=cbmesh
 BIN=$(cd "$(dirname "$0")/../.." && pwd)/${BUILD:-build}/clique-boot
 . "$(dirname "$0")/fleet.sh"
 trap fleet_down EXIT
+NODES="$NODES $VPC_NODES"
+N=$(echo $NODES | wc -w)
+PAIRS=$((N * (N - 1)))
 fails=0
 ok() { echo "ok $1"; }
 fail() {
@@ -58,7 +63,7 @@ done
 
 # --- ping matrix
 if matrix=$(ping_matrix); then
-	ok "30/30 ordered pairs ping over wg0"
+	ok "$PAIRS/$PAIRS ordered pairs ping over wg0"
 else
 	echo "$matrix"
 	fail "ping matrix"
@@ -66,7 +71,7 @@ fi
 T_PINGED=$EPOCHREALTIME
 echo "# fleet start to full ping matrix: $(awk -v a="$T_START" -v b="$T_PINGED" 'BEGIN{printf "%.2f s", b-a}')"
 
-# --- endpoints: LAN only linode<->linode, WAN otherwise; PSKs equal on both ends
+# --- endpoints: LAN inside a shared private network, WAN otherwise; PSKs equal on both ends
 declare -A PUB NODE_OF
 for n in $NODES; do
 	PUB[$n]=$(on "$n" wg show wg0 public-key)
@@ -76,16 +81,15 @@ ep_ok=1
 for n in $NODES; do
 	while read -r pub ep; do
 		m=${NODE_OF[$pub]:-?}
-		if [ "$(cloud_of "$n")" = linode ] && [ "$(cloud_of "$m")" = linode ]; then
-			want=$(lan_ip "$m"):51871
-		else
-			want=$(wan_ip "$m"):51871
-		fi
+		want=$(want_endpoint "$n" "$m")
 		[ "$ep" = "$want" ] || { echo "  $n sees $m at $ep, want $want"; ep_ok=0; }
+		case $want in 198.51.100.*) ;; *) lan_pairs="${lan_pairs:-} $n>$m" ;; esac
 	done < <(on "$n" wg show wg0 endpoints)
-	[ "$(on "$n" wg show wg0 peers | wc -l)" = 5 ] || { echo "  $n has not 5 peers"; ep_ok=0; }
+	[ "$(on "$n" wg show wg0 peers | wc -l)" = $((N - 1)) ] || { echo "  $n has not $((N - 1)) peers"; ep_ok=0; }
 done
-[ $ep_ok = 1 ] && ok "linode<->linode pairs use LAN endpoints, all others WAN" || fail "endpoints"
+echo "# LAN paths:${lan_pairs:-}"
+[ $ep_ok = 1 ] && ok "LAN endpoints inside the Linode LAN, Linode VPC 7001 and the Vultr VPC 2.0, WAN across" ||
+	fail "endpoints"
 psk_ok=1
 for a in $NODES; do
 	for b in $NODES; do
@@ -98,26 +102,26 @@ for a in $NODES; do
 		fi
 	done
 done
-[ $psk_ok = 1 ] && ok "both ends of all 15 pairs hold the same non-empty PSK" || fail "PSKs"
+[ $psk_ok = 1 ] && ok "both ends of all $((PAIRS / 2)) pairs hold the same non-empty PSK" || fail "PSKs"
 hs_ok=1
 for n in $NODES; do
 	hs=$(on "$n" wg show wg0 latest-handshakes | awk '$2>0' | wc -l)
-	[ "$hs" = 5 ] || { echo "  $n: $hs/5 handshakes"; hs_ok=0; }
+	[ "$hs" = $((N - 1)) ] || { echo "  $n: $hs/$((N - 1)) handshakes"; hs_ok=0; }
 done
-[ $hs_ok = 1 ] && ok "every node has 5/5 handshakes" || fail "handshakes"
+[ $hs_ok = 1 ] && ok "every node has $((N - 1))/$((N - 1)) handshakes" || fail "handshakes"
 
 # --- the bucket holds only ciphertext
 dump=$ST/bucket
 mkdir -p "$dump"
 s3cmd_fleet get --recursive "s3://$BUCKET/" "$dump/" >/dev/null
 nobj=$(find "$dump" -type f | wc -l)
-[ "$nobj" = 6 ] && ok "bucket holds 6 objects" || fail "bucket objects" "$nobj objects"
+[ "$nobj" = "$N" ] && ok "bucket holds $N objects" || fail "bucket objects" "$nobj objects"
 # Each object must be exactly {"v":1,"nonce","box"}; no plaintext needle may appear in the
 # object text (needles of 8+ chars: shorter ones occur in random base64 by chance) nor in the
 # decoded nonce/box bytes (any length: chance there is ~2^-24 per position).
 needles=""
 for n in $NODES; do
-	needles="$needles ${PUB[$n]} $(mesh_ip "$n") $(wan_ip "$n") $(node_name "$n") $(lan_ip "$n")"
+	needles="$needles ${PUB[$n]} $(mesh_ip "$n") $(wan_ip "$n") $(node_name "$n") $(lan_ip "$n") $(vpc_ip "$n")"
 done
 if leak=$($PY - "$dump" $needles linode vultr ap-south sgp 51871 <<'EOF'
 import base64, json, os, sys
@@ -155,10 +159,10 @@ for n in $NODES; do
 		f=$ST/nodes/$n/root/etc/systemd/network/90-clique-wg0.$ext
 		[ "$(stat -c %a "$f" 2>/dev/null)" = 640 ] || { echo "  $f mode"; unit_ok=0; }
 	done
-	[ "$(grep -c '^\[WireGuardPeer\]' "$ST/nodes/$n/root/etc/systemd/network/90-clique-wg0.netdev")" = 5 ] || unit_ok=0
+	[ "$(grep -c '^\[WireGuardPeer\]' "$ST/nodes/$n/root/etc/systemd/network/90-clique-wg0.netdev")" = $((N - 1)) ] || unit_ok=0
 	[ "$(stat -c %a "$ST/nodes/$n/root/var/lib/clique-boot/private.key")" = 600 ] || unit_ok=0
 done
-[ $unit_ok = 1 ] && ok "networkd units 0640 with 5 peers, private key 0600" || fail "units"
+[ $unit_ok = 1 ] && ok "networkd units 0640 with $((N - 1)) peers, private key 0600" || fail "units"
 
 # --- a second refresh changes nothing: no file rewritten, no request but one LIST, no set
 declare -A STAMP
@@ -176,25 +180,50 @@ done
 [ $noop_ok = 1 ] && ok "second --refresh: 1 LIST, 0 GET/PUT, no file rewritten, no set sent" ||
 	fail "no-op refresh"
 
-# --- dry-run --json tells the desired state and changes nothing
-if on l1 "$BIN" --config "$ST/nodes/l1/clique.conf" --root "$ST/nodes/l1/root" --dry-run --json \
-	>"$ST/logs/dry.json" 2>"$ST/logs/dry.err" &&
-	$PY - "$ST/logs/dry.json" <<'EOF'; then
+# --- dry-run --json tells the desired state, and where each address and the zone came from
+# (issue 15), and changes nothing
+dry_ok=1
+for n in l1 l8 v8; do
+	on "$n" "$BIN" --config "$ST/nodes/$n/clique.conf" --root "$ST/nodes/$n/root" --dry-run --json \
+		>"$ST/logs/dry-$n.json" 2>"$ST/logs/dry-$n.err" || { cat "$ST/logs/dry-$n.err"; dry_ok=0; }
+	want=""
+	for m in $NODES; do [ "$m" = "$n" ] || want="$want $(node_name "$m")=$(want_endpoint "$n" "$m")"; done
+	$PY - "$ST/logs/dry-$n.json" "$n" "$(mesh_ip "$n")" $want <<'EOF' || dry_ok=0
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["self"]["address"] == "10.15.0.1" and d["self"]["zone"] == "linode/ap-south", d["self"]
-assert len(d["peers"]) == 5
+node, addr, want = sys.argv[2], sys.argv[3], dict(w.split("=") for w in sys.argv[4:])
+s = d["self"]
+origin = {
+    "l1": {"zone": "linode/ap-south", "wan": "/v1/network ipv4.public[0]",
+           "lan": "/v1/network ipv4.private[0]", "wan6": "/v1/network ipv6.slaac",
+           "region": "/v1/instance region", "private_net": "",
+           "zone_from": "provider + /v1/instance region"},
+    "l8": {"zone": "linode/ap-south/vpc-7001",
+           "wan": "/v1/network interfaces[0].vpc.subnet.ipv4.nat_1_1",
+           "lan": "/v1/network interfaces[0].vpc.subnet.ipv4.instance_address", "wan6": "",
+           "region": "/v1/instance region", "private_net": "/v1/network interfaces[0].vpc.id",
+           "zone_from": "provider + /v1/instance region + /v1/network interfaces[0].vpc.id"},
+    "v8": {"zone": "vultr/sgp/5c2e4d9a-1b7f-4e0a-9c3d-2f6a8b1e7d40",
+           "wan": "/v1.json interfaces[0].ipv4.address",
+           "lan": "/v1.json cloud_interfaces.config[2].subnets[0].address", "wan6": "",
+           "region": "/v1.json region.regioncode",
+           "private_net": "/v1.json interfaces[1].network-v2-id",
+           "zone_from": "provider + /v1.json region.regioncode + /v1.json interfaces[1].network-v2-id"},
+}[node]
+assert s["address"] == addr and s["zone"] == origin["zone"], s
+o = s["origin"]
+for k in ("wan", "lan", "wan6", "region", "private_net"):
+    assert o[k] == origin[k], (k, o[k], origin[k])
+assert o["zone"] == origin["zone_from"], o
+assert len(d["peers"]) == len(want), len(d["peers"])
 for p in d["peers"]:
-    lan = p["name"].startswith("linode-")
-    assert p["path"] == ("lan" if lan else "wan"), p
-    assert p["endpoint"].startswith("192.168.131." if lan else "198.51.100."), p
+    assert p["endpoint"] == want[p["name"]], (p, want[p["name"]])
+    assert p["path"] == ("wan" if p["endpoint"].startswith("198.51.100.") else "lan"), p
     assert p["allowed_ips"][0].startswith("10.15."), p
 EOF
-	ok "--dry-run --json shows self and 5 peers with paths and endpoints"
-else
-	cat "$ST/logs/dry.err"
+done
+[ $dry_ok = 1 ] && ok "--dry-run --json on l1, l8, v8: self with the origin of each address and the zone, every peer's path and endpoint" ||
 	fail "dry-run json"
-fi
 
 echo "# $fails failed checks"
 [ $fails = 0 ]

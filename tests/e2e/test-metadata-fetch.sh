@@ -155,6 +155,30 @@ else
 fi
 stop_fake
 
+# --- Linode over the IPv6 link-local address, the interface as zone id (reference A1) -------
+# ll0 (a veth, the first Ethernet NIC in name order) holds fe80::a9fe:a9fe; nothing listens on
+# the other two addresses
+if ip -n "$NS" link add ll0 type veth peer name ll1 2>/dev/null &&
+	ip -n "$NS" link set ll1 up && ip -n "$NS" link set ll0 up &&
+	ip -n "$NS" -6 addr add fe80::a9fe:a9fe/64 dev ll0 nodad 2>/dev/null; then
+	start_fake linodell --provider linode --data $FIX/linode.json --bind 'fe80::a9fe:a9fe%ll0'
+	if wait_listening linodell; then
+		md_fetch linodell --provider linode --timeout 10
+		if [ $RC = 0 ] && diff -u $FIX/linode.expected "$TMP/linodell.out" &&
+			[ "$(requests linodell | grep -c 'status=200$')" = 3 ]; then
+			ok linode-ipv6-link-local
+		else
+			fail linode-ipv6-link-local "rc=$RC $(cat "$TMP/linodell.stderr")"
+		fi
+	else
+		fail linode-ipv6-link-local "fake did not start"
+	fi
+	stop_fake
+	ip -n "$NS" link del ll0
+else
+	fail linode-ipv6-link-local "no dummy interface with fe80::a9fe:a9fe in the namespace"
+fi
+
 # --- Vultr: one GET /v1.json ----------------------------------------------------------------
 start_fake vultr --provider vultr --data $FIX/vultr.json
 if wait_listening vultr; then
@@ -215,5 +239,53 @@ if [ $RC = 69 ] && [ $ELAPSED -ge 2900 ] && [ $ELAPSED -lt 8000 ] &&
 else
 	fail linode-never-up "rc=$RC elapsed=${ELAPSED}ms $(cat "$TMP/never6.stderr")"
 fi
+
+# --- issue 15: a document without a usable address is fetched again until it has one ------
+start_fake lateaddr --provider vultr --data $FIX/vultr.json \
+	--first-data $FIX/vultr-no-address.json --first-for 2
+if wait_listening lateaddr; then
+	md_fetch lateaddr --provider vultr --timeout 20
+	n=$(requests lateaddr | grep -c '^GET /v1.json .*status=200$')
+	if [ $RC = 0 ] && diff -u $FIX/vultr.expected "$TMP/lateaddr.out" && [ "$n" -ge 2 ]; then
+		ok metadata-address-late
+	else
+		fail metadata-address-late "rc=$RC gets=$n $(cat "$TMP/lateaddr.stderr")"
+	fi
+else
+	fail metadata-address-late "fake did not start"
+fi
+stop_fake
+
+# ... and never: exit 69 with one line naming what is missing
+start_fake noaddr --provider vultr --data $FIX/vultr-no-address.json
+if wait_listening noaddr; then
+	md_fetch noaddr --provider vultr --timeout 2
+	if [ $RC = 69 ] && [ "$(wc -l <"$TMP/noaddr.stderr")" = 1 ] &&
+		grep -q '^error: vultr: http://169.254.169.254/v1.json: no usable address after 2 s: ' \
+			"$TMP/noaddr.stderr" && [ "$(requests noaddr | wc -l)" -ge 2 ]; then
+		ok metadata-no-address-exit-69
+	else
+		fail metadata-no-address-exit-69 "rc=$RC $(cat "$TMP/noaddr.stderr")"
+	fi
+else
+	fail metadata-no-address-exit-69 "fake did not start"
+fi
+stop_fake
+
+# A VPC-only Linode publishes its VPC address and says once who alone can reach it
+start_fake vpconly --provider linode --data $FIX/linode-vpc-only.json
+if wait_listening vpconly; then
+	md_fetch vpconly --provider linode --timeout 10
+	if [ $RC = 0 ] && grep -qx 'lan4=10.0.4.9' "$TMP/vpconly.out" &&
+		grep -qx 'private_net=vpc-7001' "$TMP/vpconly.out" && grep -qx 'wan4=' "$TMP/vpconly.out" &&
+		[ "$(cat "$TMP/vpconly.stderr")" = "clique-boot: metadata: no public IPv4 or IPv6 address, only the private 10.0.4.9 (/v1/network interfaces[0].vpc.subnet.ipv4.instance_address): only nodes in private network 'vpc-7001' of linode/us-ord can reach this node" ]; then
+		ok linode-vpc-only-warns
+	else
+		fail linode-vpc-only-warns "rc=$RC $(cat "$TMP/vpconly.stderr" "$TMP/vpconly.out")"
+	fi
+else
+	fail linode-vpc-only-warns "fake did not start"
+fi
+stop_fake
 
 [ $failed = 0 ]

@@ -18,7 +18,9 @@ Vultr (--provider vultr), data file = the /v1.json body:
   GET /latest/user-data    the decoded user data
 
 Errors use Linode's {"errors":[{"reason": ...}]} body. Faults: --refuse-for N does not listen
-for the first N seconds, --503-for N answers 503 for the first N seconds after listening.
+for the first N seconds, --503-for N answers 503 for the first N seconds after listening,
+--first-data FILE --first-for N serves FILE instead of --data for the first N seconds (a
+document that is not complete yet at early boot).
 Every request is logged to --log as one line: method, path, the headers that matter and the
 status, never a token value (only whether it was valid).
 """
@@ -60,13 +62,20 @@ def scalar(v):
 
 
 class State:
-    def __init__(self, args, data):
+    def __init__(self, args, data, first=None):
         self.args = args
-        self.data = data
+        self.full = data
+        self.first = first
         self.tokens = {}  # token -> expiry (monotonic)
         self.lock = threading.Lock()
         self.log = open(args.log, "a", buffering=1) if args.log else None
         self.started = time.monotonic()
+
+    @property
+    def data(self):
+        if self.first is not None and time.monotonic() - self.started < self.args.first_for:
+            return self.first
+        return self.full
 
     def new_token(self, ttl):
         tok = secrets.token_hex(32)
@@ -240,19 +249,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--provider", choices=["linode", "vultr"], required=True)
     ap.add_argument("--data", required=True, help="JSON file (see module doc)")
-    ap.add_argument("--bind", default="169.254.169.254")
+    ap.add_argument("--bind", default="169.254.169.254", help="address, fe80::...%%ifname too")
     ap.add_argument("--port", type=int, default=80)
     ap.add_argument("--log")
     ap.add_argument("--refuse-for", type=float, default=0.0, dest="refuse_for")
     ap.add_argument("--503-for", type=float, default=0.0, dest="fail_503_for")
+    ap.add_argument("--first-data", dest="first_data")
+    ap.add_argument("--first-for", type=float, default=0.0, dest="first_for")
     args = ap.parse_args()
     with open(args.data) as f:
         data = json.load(f)
+    first = None
+    if args.first_data:
+        with open(args.first_data) as f:
+            first = json.load(f)
     if args.refuse_for > 0:
         time.sleep(args.refuse_for)
     Server.address_family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
-    httpd = Server((args.bind, args.port), Handler)
-    httpd.state = State(args, data)
+    addr = (args.bind, args.port)
+    if "%" in args.bind:  # a link-local address with its interface: bind needs the scope id
+        addr = socket.getaddrinfo(args.bind, args.port, socket.AF_INET6, socket.SOCK_STREAM)[0][4]
+    httpd = Server(addr, Handler)
+    httpd.state = State(args, data, first)
     httpd.state.write_log(f"listening {args.provider} {args.bind} {args.port}")
     try:
         httpd.serve_forever()

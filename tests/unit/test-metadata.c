@@ -14,6 +14,8 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "../../bootstrap/config.h"
 #include "../../metadata/md-internal.h"
 #include "../../metadata/provider.h"
@@ -70,8 +72,11 @@ static void fmt_instance(const struct md_instance *m, char *out, size_t outlen)
 		addr_fmt(&m->lan4, l4);
 	snprintf(out, outlen,
 		 "provider=%s\nid=%s\nname=%s\nregion=%s\nprivate_net=%s\nwan4=%s\nwan6=%s\n"
-		 "lan4=%s\n",
-		 m->provider, m->id, m->name, m->region, m->private_net, w4, w6, l4);
+		 "lan4=%s\nfrom.region=%s\nfrom.private_net=%s\nfrom.wan4=%s\nfrom.wan6=%s\n"
+		 "from.lan4=%s\nrefused=%s\n",
+		 m->provider, m->id, m->name, m->region, m->private_net, w4, w6, l4,
+		 m->origin.region, m->origin.private_net, m->origin.wan4, m->origin.wan6,
+		 m->origin.lan4, m->origin.refused);
 }
 
 static const char *errname(int r)
@@ -173,7 +178,7 @@ static int cmp_dirent(const struct dirent **a, const struct dirent **b)
 
 static void run_fixtures(const char *area)
 {
-	char dir[256], path[800], got[2048], *want;
+	char dir[256], path[800], got[4096], *want;
 	struct dirent **ents;
 	size_t len;
 	int n, i, r;
@@ -326,6 +331,88 @@ static void test_linode_ipv6_fallback(void)
 	CHECK(!strncmp(http_fake_request(3), "GET http://[fd00:a9fe:a9fe::1]/v1/network\n", 42));
 }
 
+static void put_file(const char *root, const char *rel, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* A fake /sys/class/net: lo, a NIC whose name is unfit for a URL, eth1 (down) and eth2 (up). */
+static void make_net(const char *root)
+{
+	static const char *const nics[][3] = {
+		{"lo", "772\n", "unknown\n"},
+		{"bad%nic", "1\n", "up\n"},
+		{"eth1", "1\n", "down\n"},
+		{"eth2", "1\n", "up\n"},
+	};
+	char rel[128];
+	size_t i;
+
+	snprintf(rel, sizeof(rel), "%s/class", root);
+	mkdir(rel, 0755);
+	snprintf(rel, sizeof(rel), "%s/class/net", root);
+	mkdir(rel, 0755);
+	for (i = 0; i < sizeof(nics) / sizeof(nics[0]); i++) {
+		snprintf(rel, sizeof(rel), "%s/class/net/%s", root, nics[i][0]);
+		mkdir(rel, 0755);
+		snprintf(rel, sizeof(rel), "class/net/%s/type", nics[i][0]);
+		put_file(root, rel, nics[i][1]);
+		snprintf(rel, sizeof(rel), "class/net/%s/operstate", nics[i][0]);
+		put_file(root, rel, nics[i][2]);
+	}
+}
+
+/* The link-local address with the first Ethernet NIC that is up as its zone id, tried last. */
+static void test_linode_link_local(void)
+{
+	char root[] = "/tmp/test-metadata-XXXXXX", cmd[600], err[512] = "";
+	struct md_instance inst;
+	struct config cfg;
+
+	CHECK(mkdtemp(root) != NULL);
+	make_net(root);
+	cfg_init(&cfg, "", 5);
+	http_fake_reset();
+	http_fake_push(-EHOSTUNREACH, 0, NULL);
+	http_fake_push(-ENETUNREACH, 0, NULL);
+	http_fake_push(0, 200, SECRET_TOKEN);
+	http_fake_push(0, 200, linode_instance);
+	http_fake_push(0, 200, linode_network);
+	CHECK_INT(md_linode_fetch_at(&cfg, root, &inst, err, sizeof(err)), 0);
+	CHECK_INT(http_fake_count(), 5);
+	CHECK(!strncmp(http_fake_request(0), "PUT http://169.254.169.254/v1/token\n", 36));
+	CHECK(!strncmp(http_fake_request(1), "PUT http://[fd00:a9fe:a9fe::1]/v1/token\n", 40));
+	CHECK(!strncmp(http_fake_request(2), "PUT http://[fe80::a9fe:a9fe%25eth2]/v1/token\n", 45));
+	CHECK(!strncmp(http_fake_request(4), "GET http://[fe80::a9fe:a9fe%25eth2]/v1/network\n",
+		       47));
+
+	/* nothing answers: all three in the one-line error */
+	http_fake_reset();
+	cfg_init(&cfg, "", 0);
+	CHECK_INT(md_linode_fetch_at(&cfg, root, &inst, err, sizeof(err)), -ETIMEDOUT);
+	CHECK_STR(err, "http://169.254.169.254/v1/token: fake: Connection refused; "
+		       "http://[fd00:a9fe:a9fe::1]/v1/token: fake: Connection refused; "
+		       "http://[fe80::a9fe:a9fe%25eth2]/v1/token: fake: Connection refused "
+		       "(gave up after 0 s)");
+
+	/* metadata_url set: no fallback at all */
+	http_fake_reset();
+	cfg_init(&cfg, "http://md", 0);
+	CHECK_INT(md_linode_fetch_at(&cfg, root, &inst, err, sizeof(err)), -ETIMEDOUT);
+	CHECK_INT(http_fake_count(), 1);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	CHECK_INT(system(cmd), 0);
+}
+
 static void test_linode_url_override(void)
 {
 	struct md_instance inst;
@@ -470,6 +557,185 @@ static void test_vultr_fetch(void)
 	http_fake_push(0, 200, "{\"hostname\":\"x\"}");
 	CHECK_INT(md_vultr.fetch(&cfg, &inst, err, sizeof(err)), -EINVAL);
 	CHECK_STR(err, "http://169.254.169.254/v1.json: malformed response (Invalid argument)");
+}
+
+static const char *field_origin(const struct md_instance *inst, enum md_field field)
+{
+	return field == MD_WAN6	  ? inst->origin.wan6
+	       : field == MD_WAN4 ? inst->origin.wan4
+				  : inst->origin.lan4;
+}
+
+/* addr_host_problem through md_take_addr: what an address field accepts, and why not. */
+static void test_host_check(void)
+{
+	static const struct {
+		const char *in;
+		enum md_field field;
+		const char *why; /* NULL: taken */
+	} cases[] = {
+		{"192.0.2.1", MD_WAN4, NULL},
+		{"192.0.2.1/32", MD_WAN4, NULL},
+		{"10.0.0.1/24", MD_LAN4, NULL},
+		{"192.0.2.0/31", MD_WAN4, NULL},
+		{"192.0.2.1/31", MD_WAN4, NULL},
+		{"10.0.0.0/24", MD_LAN4, "a network address, not a host"},
+		{"10.0.0.255/24", MD_LAN4, "a broadcast address"},
+		{"169.254.169.254", MD_WAN4, "link-local"},
+		{"127.0.0.1/8", MD_LAN4, "loopback"},
+		{"0.0.0.0", MD_WAN4, "in 0.0.0.0/8 (this network)"},
+		{"224.0.0.1", MD_WAN4, "multicast"},
+		{"255.255.255.255", MD_WAN4, "reserved (240.0.0.0/4)"},
+		{"2001:db8::1", MD_WAN6, NULL},
+		{"2001:db8::1/64", MD_WAN6, NULL},
+		{"2001:db8::/127", MD_WAN6, NULL},
+		{"2001:db8::", MD_WAN6, NULL}, /* no length given: judged as a /128 */
+		{"2001:db8::/64", MD_WAN6, "a network prefix, not a host"},
+		{"fe80::1/128", MD_WAN6, "link-local"},
+		{"::1", MD_WAN6, "loopback"},
+		{"::", MD_WAN6, "unspecified"},
+		{"ff02::1", MD_WAN6, "multicast"},
+		{"::ffff:192.0.2.1", MD_WAN6, "IPv4-mapped"},
+	};
+	char want[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct md_instance inst = {0};
+		json_t *v = json_string(cases[i].in);
+		int r = md_take_addr(&inst, cases[i].field, v, "/doc", "k[%zu]", i);
+
+		json_decref(v);
+		CHECK_INT(r, cases[i].why ? 0 : 1);
+		snprintf(want, sizeof(want), "/doc k[%zu]", i);
+		CHECK_STR(field_origin(&inst, cases[i].field), cases[i].why ? "" : want);
+		if (cases[i].why)
+			CHECK(strstr(inst.origin.refused, cases[i].why) &&
+			      !strncmp(inst.origin.refused, want, strlen(want)));
+		else
+			CHECK_STR(inst.origin.refused, "");
+	}
+}
+
+/* md_take_addr: wrong family or garbage is malformed; a set field is never overwritten. */
+static void test_take_addr(void)
+{
+	struct md_instance inst = {0};
+	json_t *v4 = json_string("192.0.2.1"), *v6 = json_string("2001:db8::1"),
+	       *n = json_integer(1);
+	json_t *e = json_string("");
+	char a[ADDR_STRLEN];
+
+	CHECK_INT(md_take_addr(&inst, MD_WAN4, v6, "/d", "x"), -EINVAL);
+	CHECK_INT(md_take_addr(&inst, MD_WAN4, n, "/d", "x"), -EINVAL);
+	CHECK_INT(md_take_addr(&inst, MD_WAN4, e, "/d", "x"), 0);
+	CHECK_INT(md_take_addr(&inst, MD_WAN4, NULL, "/d", "x"), 0);
+	CHECK_INT(md_take_addr(&inst, MD_WAN4, v4, "/d", "first"), 1);
+	CHECK_INT(md_take_addr(&inst, MD_WAN4, v4, "/d", "second"), 0);
+	CHECK_STR(inst.origin.wan4, "/d first");
+	CHECK_STR(addr_fmt(&inst.wan4, a), "192.0.2.1");
+	json_decref(v4);
+	json_decref(v6);
+	json_decref(n);
+	json_decref(e);
+}
+
+/* md_json_prefix: Vultr's netmask and prefix fields give the length. */
+static void test_json_prefix(void)
+{
+	static const struct {
+		const char *json;
+		int family;
+		int want; /* length, or -errno */
+	} cases[] = {
+		{"{\"a\":\"10.1.112.3\",\"m\":\"255.255.240.0\"}", AF_INET, 20},
+		{"{\"a\":\"10.1.112.3\",\"m\":\"\"}", AF_INET, 32},
+		{"{\"a\":\"10.1.112.3\"}", AF_INET, 32},
+		{"{\"a\":\"10.1.112.3/20\"}", AF_INET, 20},
+		{"{\"a\":\"10.1.112.3/20\",\"m\":\"255.255.240.0\"}", AF_INET, 20},
+		{"{\"a\":\"10.1.112.3/24\",\"m\":\"255.255.240.0\"}", AF_INET, -EINVAL},
+		{"{\"a\":\"10.1.112.3\",\"m\":\"255.0.255.0\"}", AF_INET, -EINVAL},
+		{"{\"a\":\"10.1.112.3\",\"m\":\"20\"}", AF_INET, -EINVAL},
+		{"{\"a\":\"2001:db8::1\",\"m\":\"64\"}", AF_INET6, 64},
+		{"{\"a\":\"2001:db8::1\",\"m\":64}", AF_INET6, 64},
+		{"{\"a\":\"2001:db8::1\",\"m\":\"129\"}", AF_INET6, -EINVAL},
+		{"{\"a\":\"2001:db8::1\",\"m\":\"-1\"}", AF_INET6, -EINVAL},
+		{"{\"a\":\"2001:db8::1\",\"m\":\"6 4\"}", AF_INET6, -EINVAL},
+		{"{\"a\":\"2001:db8::1\",\"m\":[]}", AF_INET6, -EINVAL},
+		{"{\"a\":\"10.0.0.1\"}", AF_INET6, -EINVAL},
+		{"{\"a\":\"\"}", AF_INET, -ENOENT},
+		{"{\"a\":null}", AF_INET, -ENOENT},
+		{"{}", AF_INET, -ENOENT},
+	};
+	struct ip_prefix p;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *o = json_loads(cases[i].json, 0, NULL);
+		int r = md_json_prefix(o, "a", "m", cases[i].family, &p);
+
+		CHECK_INT(r < 0 ? r : p.len, cases[i].want);
+		json_decref(o);
+	}
+}
+
+static const char vultr_empty[] =
+	"{\"instanceid\":\"a747bfz6385e\",\"region\":{\"regioncode\":\"EWR\"},"
+	"\"interfaces\":[{\"ipv4\":{\"address\":\"\"},\"ipv6\":{\"address\":\"2001:db8::\","
+	"\"prefix\":\"64\"}}]}";
+static const char vultr_ok[] = "{\"instanceid\":\"a747bfz6385e\",\"region\":{\"regioncode\":"
+			       "\"EWR\"},\"interfaces\":[{\"ipv4\":{\"address\":\"192.0.2.9\"}}]}";
+
+/* DESIGN.md 7: a document without a usable address is fetched again (metadata may be late). */
+static void test_no_address_retried(void)
+{
+	struct md_instance inst;
+	struct config cfg;
+	char err[512] = "", a[ADDR_STRLEN];
+
+	cfg_init(&cfg, "", 10);
+	http_fake_reset();
+	http_fake_push(0, 200, vultr_empty);
+	http_fake_push(0, 200, vultr_ok);
+	CHECK_INT(md_vultr.fetch(&cfg, &inst, err, sizeof(err)), 0);
+	CHECK_INT(http_fake_count(), 2);
+	CHECK_STR(addr_fmt(&inst.wan4, a), "192.0.2.9");
+	CHECK_STR(inst.origin.wan4, "/v1.json interfaces[0].ipv4.address");
+}
+
+/* ... until metadata_timeout, then one line naming what is missing and what was refused. */
+static void test_no_address_gives_up(void)
+{
+	struct md_instance inst;
+	struct config cfg;
+	char err[512] = "";
+	int i;
+
+	memset(&inst, 0x5a, sizeof(inst));
+	cfg_init(&cfg, "http://md", 0);
+	http_fake_reset();
+	for (i = 0; i < 3; i++) {
+		http_fake_push(0, 200, SECRET_TOKEN);
+		http_fake_push(0, 200, linode_instance);
+		http_fake_push(0, 200,
+			       "{\"ipv4\":{\"public\":[\"203.0.113.0/24\"]},\"ipv6\":{\"slaac\":"
+			       "\"2001:db8::/64\"}}");
+	}
+	CHECK_INT(md_linode_fetch_at(&cfg, "/nonexistent", &inst, err, sizeof(err)), -ENODATA);
+	CHECK_INT(http_fake_count(), 3);
+	CHECK_STR(err, "http://md/v1/network: no usable address after 0 s: no address in "
+		       "ipv4.public, a VPC interface (instance_address, nat_1_1), a VLAN "
+		       "ipam_address, ipv4.private or ipv6.slaac; refused /v1/network "
+		       "ipv4.public[0] 203.0.113.0/24: a network address, not a host");
+	CHECK(inst.id[0] == 0x5a);
+
+	/* an address from the config is enough: no retry */
+	addr_parse("198.51.100.7", &cfg.wan_ipv4);
+	http_fake_reset();
+	http_fake_push(0, 200, vultr_empty);
+	CHECK_INT(md_vultr.fetch(&cfg, &inst, err, sizeof(err)), 0);
+	CHECK_INT(http_fake_count(), 1);
+	CHECK_INT(inst.wan4.family, 0);
 }
 
 /* A fake /sys: <root>/class/dmi/id/{sys_vendor,board_serial}. */
@@ -626,6 +892,10 @@ static void test_overrides(void)
 	CHECK_STR(addr_fmt(&inst.wan4, a), "198.51.100.1");
 	CHECK_STR(addr_fmt(&inst.wan6, a), "2001:db8::5");
 	CHECK_STR(addr_fmt(&inst.lan4, a), "10.0.0.1");
+	CHECK_STR(inst.origin.wan4, "config wan_ipv4");
+	CHECK_STR(inst.origin.wan6, "config wan_ipv6");
+	CHECK_STR(inst.origin.region, "config region");
+	CHECK_STR(inst.origin.lan4, "");
 
 	/* a value that fails validation keeps the fetched one */
 	snprintf(cfg.instance_id, sizeof(cfg.instance_id), "a/b");
@@ -642,11 +912,17 @@ int main(void)
 	RUN(test_linode_fetch);
 	RUN(test_linode_ipv6_fallback);
 	RUN(test_linode_url_override);
+	RUN(test_linode_link_local);
 	RUN(test_linode_errors);
 	RUN(test_retry_5xx);
 	RUN(test_never_up);
 	RUN(test_linode_never_up_default);
 	RUN(test_vultr_fetch);
+	RUN(test_host_check);
+	RUN(test_take_addr);
+	RUN(test_json_prefix);
+	RUN(test_no_address_retried);
+	RUN(test_no_address_gives_up);
 	RUN(test_detect_select);
 	RUN(test_linode_dmi_no_metadata);
 	RUN(test_static);
