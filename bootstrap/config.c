@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "log.h"
 #include "record.h"
+#include "../metadata/provider.h"
 
 /* A config file is a few dozen lines; anything far bigger is not one. */
 #define CONFIG_FILE_MAX (64 * 1024)
@@ -40,6 +41,8 @@ struct config_key {
 	unsigned long min, max;
 	unsigned flags;
 	const char *expect;
+	/* instead of expect: the text made at the time of the error (from a table elsewhere) */
+	const char *(*expect_fn)(char *buf, size_t len);
 	/* the "<key>_file" twin of a secret (or the reverse): setting one clears the other */
 	const char *twin;
 	unsigned insecure_bit;
@@ -401,13 +404,6 @@ static int parse_ifname(const struct config_key *k, struct config *cfg, const ch
 	return config_copy(k, cfg, v);
 }
 
-static const char *const config_provider_names[] = {
-	[CONFIG_PROVIDER_AUTO] = "auto",
-	[CONFIG_PROVIDER_LINODE] = "linode",
-	[CONFIG_PROVIDER_VULTR] = "vultr",
-	[CONFIG_PROVIDER_STATIC] = "static",
-};
-
 static const char *const config_backend_names[] = {
 	[CONFIG_BACKEND_AUTO] = "auto",
 	[CONFIG_BACKEND_KERNEL] = "kernel",
@@ -424,16 +420,20 @@ static int config_lookup(const char *const *names, size_t n, const char *v)
 	return -EINVAL;
 }
 
+/* "auto" or a name of the provider table: a new provider needs no line here */
 static int parse_provider(const struct config_key *k, struct config *cfg, const char *v)
 {
-	int i;
+	if (strcmp(v, "auto") && !md_provider_find(v))
+		return -EINVAL;
+	return config_copy(k, cfg, v);
+}
 
-	(void)k;
-	i = config_lookup(config_provider_names, 4, v);
-	if (i < 0)
-		return i;
-	cfg->provider = i;
-	return 0;
+static const char *expect_provider(char *buf, size_t len)
+{
+	char names[128];
+
+	snprintf(buf, len, "auto or one of %s", md_provider_names(names, sizeof(names)));
+	return buf;
 }
 
 static int parse_backend(const struct config_key *k, struct config *cfg, const char *v)
@@ -499,7 +499,7 @@ static const struct config_key config_keys[] = {
 	KEY("listen_port", parse_uint, listen_port, .min = 1, .max = 65535, .expect = "1-65535"),
 	KEY("mtu", parse_mtu, mtu, .expect = "0 or 1280-9000"),
 	KEY("keepalive", parse_uint, keepalive, .max = 65535, .expect = "seconds, 0-65535"),
-	KEY("provider", parse_provider, provider, .expect = "auto, linode, vultr or static"),
+	KEY("provider", parse_provider, provider, .expect_fn = expect_provider),
 	KEY("zone", parse_label, zone, .flags = CONFIG_KEY_EMPTY, .expect = LABEL),
 	KEY("backend", parse_backend, backend, .expect = "auto, kernel or userspace"),
 	KEY("userspace_command", parse_command, userspace_command,
@@ -571,16 +571,17 @@ static void config_errorf(struct config_error *err, unsigned line, const char *f
 static void config_bad_value(struct config_error *err, unsigned line, const char *where,
 			     const struct config_key *k, const char *v)
 {
-	char q[96];
+	char q[96], buf[160];
+	const char *expect = k->expect_fn ? k->expect_fn(buf, sizeof(buf)) : k->expect;
 
 	if (k->flags & CONFIG_KEY_SECRET) {
 		config_errorf(err, line, "%sbad value for %s (expected %s)", where, k->name,
-			      k->expect);
+			      expect);
 		return;
 	}
 	log_quote(q, sizeof(q), v, strlen(v));
 	config_errorf(err, line, "%sbad value for %s: '%s' (expected %s)", where, k->name, q,
-		      k->expect);
+		      expect);
 }
 
 /* Quotes would invite the question whether they are stripped; control bytes never belong. */
@@ -629,6 +630,7 @@ void config_init(struct config *cfg)
 	strcpy(cfg->interface, "wg0");
 	cfg->listen_port = 51871;
 	cfg->keepalive = 25;
+	strcpy(cfg->provider, "auto");
 	strcpy(cfg->userspace_command, "wireguard-go");
 	strcpy(cfg->networkd_dir, "/etc/systemd/network");
 	strcpy(cfg->state_dir, "/var/lib/clique-boot");
@@ -988,7 +990,7 @@ int config_check(struct config *cfg, struct config_error *err)
 			      cfg->network.len);
 		return -EINVAL;
 	}
-	if (cfg->provider == CONFIG_PROVIDER_STATIC && (!cfg->instance_id[0] || !cfg->region[0])) {
+	if (!strcmp(cfg->provider, "static") && (!cfg->instance_id[0] || !cfg->region[0])) {
 		config_errorf(err, 0, "provider = static needs instance_id and region");
 		return -EINVAL;
 	}
@@ -1020,11 +1022,4 @@ void config_wipe(struct config *cfg)
 	sodium_memzero(cfg->secret_key, sizeof(cfg->secret_key));
 	sodium_memzero(cfg->mesh_key, sizeof(cfg->mesh_key));
 	cfg->has_mesh_key = false;
-}
-
-const char *config_provider_name(enum config_provider p)
-{
-	if ((size_t)p >= sizeof(config_provider_names) / sizeof(config_provider_names[0]))
-		return "?";
-	return config_provider_names[p];
 }

@@ -14,13 +14,6 @@
 #define CONFIG_DEFAULT_PATH "/etc/clique/clique.conf"
 #define CONFIG_PATH_MAX 256
 
-enum config_provider {
-	CONFIG_PROVIDER_AUTO,
-	CONFIG_PROVIDER_LINODE,
-	CONFIG_PROVIDER_VULTR,
-	CONFIG_PROVIDER_STATIC,
-};
-
 enum config_backend {
 	CONFIG_BACKEND_AUTO,
 	CONFIG_BACKEND_KERNEL,
@@ -50,8 +43,8 @@ struct config {
 	uint16_t listen_port;		     /* default 51871 */
 	uint32_t mtu;			     /* 0 = kernel default (1420) */
 	uint16_t keepalive;		     /* seconds, 0 = off; default 25 */
-	enum config_provider provider;
-	char zone[128]; /* "" = derived from provider/region[/private-net] */
+	char provider[16]; /* "auto" or the name of an entry of md_providers[] (provider.h) */
+	char zone[128];	   /* "" = derived from provider/region[/private-net] */
 	enum config_backend backend;
 	char userspace_command[CONFIG_PATH_MAX]; /* default "wireguard-go" */
 	char networkd_dir[CONFIG_PATH_MAX];	 /* default /etc/systemd/network */
@@ -116,7 +109,5 @@ int config_check(struct config *cfg, struct config_error *err);
  * components (-EINVAL); -ENAMETOOLONG when out is too small. */
 int config_path(const struct config *cfg, const char *path, char *out, size_t outlen);
 void config_wipe(struct config *cfg);
-
-const char *config_provider_name(enum config_provider p);
 
 #endif

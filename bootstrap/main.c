@@ -279,14 +279,14 @@ static void load_config(struct run *run)
 static void fetch_metadata(struct run *run)
 {
 	const struct md_provider *prov;
-	char err[512] = "";
+	char err[512] = "", names[128];
 	int r;
 
 	prov = md_provider_select(&run->cfg, "/sys");
 	if (!prov)
 		die(run, EX_CONFIG,
-		    "cannot tell the cloud from DMI sys_vendor; set provider = "
-		    "linode|vultr|static");
+		    "cannot tell the cloud from DMI sys_vendor; set provider to one of %s",
+		    md_provider_names(names, sizeof(names)));
 	/* a refresh must not hang on a metadata service that is gone: the cache knows the
 	 * answer (DESIGN.md 7, "metadata unreachable at refresh: keep last values") */
 	if (run->opt.mode != RUN_MODE_BOOT && run->st.has_metadata &&

@@ -60,7 +60,12 @@ extern const struct md_provider md_linode, md_vultr, md_static;
 /* NULL-terminated, in detection order; md_static is last and never auto-detected. */
 extern const struct md_provider *const md_providers[];
 
-/* cfg->provider, else the first whose detect() matches; NULL when nothing matches. */
+/* The entry of md_providers[] with this name (exact, lower case); NULL when none. */
+const struct md_provider *md_provider_find(const char *name);
+/* "linode, vultr, ..., static": the table's names for messages; truncated to len. */
+const char *md_provider_names(char *buf, size_t len);
+/* The provider named by cfg->provider, else ("auto") the first whose detect() matches; NULL
+ * when nothing matches. */
 const struct md_provider *md_provider_select(const struct config *cfg, const char *sysfs_root);
 /* Applies the config overrides (instance_id, name, region, wan_ipv4, wan_ipv6, lan_ipv4). */
 void md_apply_overrides(const struct config *cfg, struct md_instance *inst);

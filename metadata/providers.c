@@ -34,20 +34,39 @@ const struct md_provider *const md_providers[] = {
 	NULL,
 };
 
+const struct md_provider *md_provider_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; md_providers[i]; i++) {
+		if (!strcmp(md_providers[i]->name, name))
+			return md_providers[i];
+	}
+	return NULL;
+}
+
+const char *md_provider_names(char *buf, size_t len)
+{
+	size_t i, used = 0;
+	int n;
+
+	buf[0] = '\0';
+	for (i = 0; md_providers[i] && used < len; i++) {
+		n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", md_providers[i]->name);
+		if (n < 0)
+			break;
+		used += n;
+	}
+	return buf;
+}
+
 const struct md_provider *md_provider_select(const struct config *cfg, const char *sysfs_root)
 {
 	size_t i;
 
-	switch (cfg->provider) {
-	case CONFIG_PROVIDER_LINODE:
-		return &md_linode;
-	case CONFIG_PROVIDER_VULTR:
-		return &md_vultr;
-	case CONFIG_PROVIDER_STATIC:
-		return &md_static;
-	case CONFIG_PROVIDER_AUTO:
-		break;
-	}
+	/* "" as well as "auto": a config made by memset (tests) detects */
+	if (cfg->provider[0] && strcmp(cfg->provider, "auto"))
+		return md_provider_find(cfg->provider);
 	if (!sysfs_root)
 		sysfs_root = "/sys";
 	for (i = 0; md_providers[i]; i++) {

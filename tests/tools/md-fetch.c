@@ -3,7 +3,7 @@
  * tests/e2e/test-metadata-fetch.sh. The config is filled from argv by hand (not config.c) so
  * the test exercises only the providers.
  *
- *   md-fetch [--provider auto|linode|vultr|static] [--url URL] [--timeout S] [--sysfs DIR]
+ *   md-fetch [--provider auto|NAME] [--url URL] [--timeout S] [--sysfs DIR]
  *            [--instance-id ID] [--name N] [--region R] [--wan4 A] [--wan6 A] [--lan4 A]
  *            [--debug]
  * Exit: 0 ok, 64 usage, 69 fetch failed (the one-line reason on stderr).
@@ -29,24 +29,9 @@ static int set_str(char *dst, size_t len, const char *v)
 
 static int set_provider(struct config *cfg, const char *v)
 {
-	static const struct {
-		const char *name;
-		enum config_provider p;
-	} map[] = {
-		{"auto", CONFIG_PROVIDER_AUTO},
-		{"linode", CONFIG_PROVIDER_LINODE},
-		{"vultr", CONFIG_PROVIDER_VULTR},
-		{"static", CONFIG_PROVIDER_STATIC},
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-		if (!strcmp(v, map[i].name)) {
-			cfg->provider = map[i].p;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (strcmp(v, "auto") && !md_provider_find(v))
+		return -EINVAL;
+	return set_str(cfg->provider, sizeof(cfg->provider), v);
 }
 
 static int set_timeout(struct config *cfg, const char *v)

@@ -148,7 +148,8 @@ static const struct kv bad[] = {
 	{"mtu", "1"},
 	{"keepalive", "65536"},
 	{"keepalive", "25s"},
-	{"provider", "aws"},
+	{"provider", "gce"},
+	{"provider", ""},
 	{"provider", "Linode"},
 	{"zone", "a\\b"},
 	{"zone", "a=b"},
@@ -252,9 +253,8 @@ static void test_defaults(void)
 	CHECK_STR(cfg.state_dir, "/var/lib/clique-boot");
 	CHECK_INT(cfg.metadata_timeout, 120);
 	CHECK_INT(cfg.expire_after, 0);
-	CHECK_INT(cfg.provider, CONFIG_PROVIDER_AUTO);
+	CHECK_STR(cfg.provider, "auto");
 	CHECK_INT(cfg.backend, CONFIG_BACKEND_AUTO);
-	CHECK_STR(config_provider_name(CONFIG_PROVIDER_VULTR), "vultr");
 }
 
 static int read_fixture(const char *path, char *buf, size_t size, size_t *len)
@@ -290,7 +290,7 @@ static void check_full(const struct config *cfg)
 	CHECK_INT(cfg->listen_port, 51820);
 	CHECK_INT(cfg->mtu, 1380);
 	CHECK_INT(cfg->keepalive, 0);
-	CHECK_INT(cfg->provider, CONFIG_PROVIDER_STATIC);
+	CHECK_STR(cfg->provider, "static");
 	CHECK_STR(cfg->zone, "linode/ap-south/vlan1");
 	CHECK_INT(cfg->backend, CONFIG_BACKEND_USERSPACE);
 	CHECK_STR(cfg->userspace_command, "/usr/bin/wireguard-go");
@@ -366,6 +366,11 @@ static void test_line_errors(void)
 	CHECK_INT(parse_text("bucket = b\n\n\n\n\n\nlisten_port = abc\n", &err), -EINVAL);
 	CHECK_INT(err.line, 7);
 	CHECK(!strncmp(err.text, "line 7: bad value for listen_port: 'abc'", 40));
+
+	/* the expected values come from the provider table (metadata/providers.c) */
+	CHECK_INT(parse_text("provider = gce\n", &err), -EINVAL);
+	CHECK_STR(err.text, "line 1: bad value for provider: 'gce' (expected auto or one of "
+			    "linode, vultr, static)");
 
 	CHECK_INT(parse_text("bucket = b\r\nbucket = c\r\n", &err), -EINVAL);
 	CHECK_INT(err.line, 2);

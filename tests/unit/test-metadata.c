@@ -801,14 +801,18 @@ static void test_detect_select(void)
 	make_dmi(root, "Linode Extra\n", NULL);
 	CHECK(md_provider_select(&cfg, root) == NULL);
 	CHECK(!md_static.detect(root));
-	cfg.provider = CONFIG_PROVIDER_VULTR;
+	snprintf(cfg.provider, sizeof(cfg.provider), "vultr");
 	CHECK(md_provider_select(&cfg, root) == &md_vultr);
-	cfg.provider = CONFIG_PROVIDER_LINODE;
+	snprintf(cfg.provider, sizeof(cfg.provider), "linode");
 	CHECK(md_provider_select(&cfg, root) == &md_linode);
-	cfg.provider = CONFIG_PROVIDER_STATIC;
+	snprintf(cfg.provider, sizeof(cfg.provider), "static");
 	CHECK(md_provider_select(&cfg, root) == &md_static);
 	CHECK(md_providers[0] == &md_linode && md_providers[1] == &md_vultr);
 	CHECK(md_providers[2] == &md_static && md_providers[3] == NULL);
+	CHECK(md_provider_find("vultr") == &md_vultr);
+	CHECK(md_provider_find("Vultr") == NULL && md_provider_find("auto") == NULL);
+	snprintf(cfg.provider, sizeof(cfg.provider), "auto");
+	CHECK(md_provider_select(&cfg, root) == NULL);
 	rm_dmi(root);
 }
 
