@@ -93,10 +93,7 @@ int md_linode_parse_instance(const char *buf, size_t len, struct md_instance *re
 	}
 	md_lower(inst.region);
 	md_origin(inst.origin.region, sizeof(inst.origin.region), "/v1/instance", "region");
-	r = md_json_str(root, "label", inst.name, sizeof(inst.name), MD_CHARSET_NAME);
-	if (r == -ENOENT)
-		r = md_copy_str(inst.name, sizeof(inst.name), inst.id, strlen(inst.id),
-				MD_CHARSET_NAME);
+	r = md_json_name(root, "label", &inst);
 	if (r < 0)
 		goto out;
 	/* "tags", "specs", "image" ...: not needed; py-metadata even sends tags as a string */
@@ -273,12 +270,8 @@ static bool linode_dmi_no_metadata(const char *sysfs_root)
 
 static bool linode_detect(const char *sysfs_root)
 {
-	char vendor[64];
-
 	/* cloud-init DataSourceAkamai: system-manufacturer "Linode" or "Akamai" */
-	if (md_read_dmi(sysfs_root, "sys_vendor", vendor, sizeof(vendor)) < 0)
-		return false;
-	return !strcmp(vendor, "Linode") || !strcmp(vendor, "Akamai");
+	return md_dmi_vendor_is(sysfs_root, "Linode") || md_dmi_vendor_is(sysfs_root, "Akamai");
 }
 
 /* An Ethernet interface that is up, by name: [A-Za-z0-9._-] only, so it is safe in a URL. */

@@ -86,6 +86,8 @@ int md_read_sysfs(const char *sysfs_root, const char *rel, char *ret, size_t ret
 
 /* <sysfs_root>/class/dmi/id/<name>, whitespace-trimmed; -ENOENT etc. from open/read. */
 int md_read_dmi(const char *sysfs_root, const char *name, char *ret, size_t retlen);
+/* True when DMI sys_vendor under sysfs_root is exactly vendor (whitespace-trimmed). */
+bool md_dmi_vendor_is(const char *sysfs_root, const char *vendor);
 
 /* Writes a one-line reason to err (may be NULL); never called with a secret. */
 void md_set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -141,6 +143,18 @@ typedef int (*md_fetch_once_fn)(struct md_http *h, void *userdata, struct md_ins
 int md_fetch_until_usable(struct md_http *h, const struct config *cfg, const char *path,
 			  const char *sought, md_fetch_once_fn once, void *userdata,
 			  struct md_instance *ret);
+
+/* A pure parser of one whole metadata document (md_vultr_parse, md_digitalocean_parse). */
+typedef int (*md_parse_fn)(const char *buf, size_t len, struct md_instance *ret);
+/*
+ * The fetch() of a provider whose metadata is one JSON document: GET <base><path> (Accept:
+ * application/json) and parse, until it yields a usable address (md_fetch_until_usable, with
+ * sought naming what is looked for) or cfg->metadata_timeout is spent.
+ */
+int md_fetch_json(const struct config *cfg, const char *base, const char *path, md_parse_fn parse,
+		  const char *sought, struct md_instance *ret, char *err, size_t errlen);
+/* obj[key] as the instance name; its id when key is missing, null or "". -EINVAL when bad. */
+int md_json_name(struct json_t *obj, const char *key, struct md_instance *inst);
 
 /* Linode fetch with an explicit sysfs root for the DMI "no metadata here" check (tests). */
 int md_linode_fetch_at(const struct config *cfg, const char *sysfs_root, struct md_instance *ret,

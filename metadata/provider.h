@@ -32,11 +32,11 @@ struct md_origin {
 /* Validated, fixed-size, no pointers into JSON. Every string is printable ASCII without
  * newlines, '[', ']', '=', '"' or '\\' (it may end up in logs, records and unit files). */
 struct md_instance {
-	char provider[16];    /* "linode", "vultr", "static" */
+	char provider[16];    /* the md_providers[] name: "linode", "vultr", ... */
 	char id[64];	      /* Linode numeric id / Vultr instance-v2-id / config instance_id */
 	char name[256];	      /* label / hostname: Linode labels are 64, Vultr FQDNs longer */
 	char region[64];      /* lower case: "ap-south", "sgp" */
-	char private_net[64]; /* VLAN label or VPC network-v2-id; "" when none */
+	char private_net[64]; /* VLAN label, VPC id, network_id, "subnet-<net>-<len>"; "" = none */
 	struct ip_addr wan4;  /* family 0 = none */
 	struct ip_addr wan6;
 	struct ip_addr lan4;
@@ -56,7 +56,7 @@ struct md_provider {
 		     size_t errlen);
 };
 
-extern const struct md_provider md_linode, md_vultr, md_static;
+extern const struct md_provider md_linode, md_vultr, md_digitalocean, md_hetzner, md_static;
 /* NULL-terminated, in detection order; md_static is last and never auto-detected. */
 extern const struct md_provider *const md_providers[];
 
@@ -76,5 +76,27 @@ int md_linode_parse_instance(const char *buf, size_t len, struct md_instance *re
 /* Fills the address fields and private_net of an instance already holding parse_instance's. */
 int md_linode_parse_network(const char *buf, size_t len, struct md_instance *inout);
 int md_vultr_parse(const char *buf, size_t len, struct md_instance *ret);
+/* DigitalOcean /metadata/v1.json. */
+int md_digitalocean_parse(const char *buf, size_t len, struct md_instance *ret);
+
+/* Hetzner Cloud: the documents GET /hetzner/v1/metadata/<md_hetzner_docs[i]>, in this order. */
+enum md_hetzner_doc {
+	MD_HETZNER_INSTANCE_ID,
+	MD_HETZNER_HOSTNAME,
+	MD_HETZNER_REGION,
+	MD_HETZNER_PUBLIC_IPV4,
+	MD_HETZNER_NETWORK_CONFIG,   /* YAML, cloud-init network config v1 */
+	MD_HETZNER_PRIVATE_NETWORKS, /* YAML list */
+	MD_HETZNER_N_DOCS,
+};
+extern const char *const md_hetzner_docs[MD_HETZNER_N_DOCS];
+/* A document as served; data NULL when the service answered 404 (absent). */
+struct md_doc {
+	const char *data;
+	size_t len;
+};
+/* Pure; on failure *ret_bad (may be NULL) names the malformed document. */
+int md_hetzner_parse(const struct md_doc docs[MD_HETZNER_N_DOCS], struct md_instance *ret,
+		     enum md_hetzner_doc *ret_bad);
 
 #endif

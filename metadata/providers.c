@@ -28,10 +28,7 @@
 #define MD_ERR_PART 512
 
 const struct md_provider *const md_providers[] = {
-	&md_linode,
-	&md_vultr,
-	&md_static,
-	NULL,
+	&md_linode, &md_vultr, &md_digitalocean, &md_hetzner, &md_static, NULL,
 };
 
 const struct md_provider *md_provider_find(const char *name)
@@ -271,6 +268,17 @@ int md_json_str(json_t *obj, const char *key, char *dst, size_t dstlen, enum md_
 	return md_copy_str(dst, dstlen, json_string_value(v), json_string_length(v), cs);
 }
 
+int md_json_name(json_t *obj, const char *key, struct md_instance *inst)
+{
+	int r;
+
+	r = md_json_str(obj, key, inst->name, sizeof(inst->name), MD_CHARSET_NAME);
+	if (r == -ENOENT)
+		r = md_copy_str(inst->name, sizeof(inst->name), inst->id, strlen(inst->id),
+				MD_CHARSET_NAME);
+	return r;
+}
+
 int md_json_opt(json_t *obj, const char *key, int type, json_t **ret)
 {
 	json_t *v = obj ? json_object_get(obj, key) : NULL;
@@ -375,6 +383,13 @@ int md_read_sysfs(const char *sysfs_root, const char *rel, char *ret, size_t ret
 	memcpy(ret, tmp + start, end - start);
 	ret[end - start] = '\0';
 	return 0;
+}
+
+bool md_dmi_vendor_is(const char *sysfs_root, const char *vendor)
+{
+	char v[64];
+
+	return md_read_dmi(sysfs_root, "sys_vendor", v, sizeof(v)) == 0 && !strcmp(v, vendor);
 }
 
 void md_set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -677,4 +692,44 @@ int md_fetch_until_usable(struct md_http *h, const struct config *cfg, const cha
 	md_warn_private_only(cfg, &inst);
 	*ret = inst;
 	return 0;
+}
+
+/* The document of md_fetch_json. */
+struct md_json_doc {
+	const char *path;
+	md_parse_fn parse;
+};
+
+static int md_json_once(struct md_http *h, void *userdata, struct md_instance *ret)
+{
+	static const struct http_header hdrs[] = {
+		{"Accept", "application/json"},
+	};
+	const struct md_json_doc *doc = userdata;
+	char url[MD_URL_MAX];
+	struct buf body;
+	int r;
+
+	r = md_http_request(h, "GET", doc->path, hdrs, 1, &body);
+	if (r < 0)
+		return r;
+	r = doc->parse(body.data, body.len, ret);
+	buf_free(&body);
+	if (r < 0)
+		md_set_err(h->err, h->errlen, "%s: malformed response (%s)",
+			   md_http_url(h, doc->path, url, sizeof(url)), strerror(-r));
+	return r;
+}
+
+int md_fetch_json(const struct config *cfg, const char *base, const char *path, md_parse_fn parse,
+		  const char *sought, struct md_instance *ret, char *err, size_t errlen)
+{
+	struct md_json_doc doc = {path, parse};
+	struct md_http h;
+	int r;
+
+	r = md_http_init(&h, cfg, base, NULL, err, errlen);
+	if (r < 0)
+		return r;
+	return md_fetch_until_usable(&h, cfg, path, sought, md_json_once, &doc, ret);
 }

@@ -264,10 +264,7 @@ int md_vultr_parse(const char *buf, size_t len, struct md_instance *ret)
 	}
 	md_lower(inst.region);
 	md_origin(inst.origin.region, sizeof(inst.origin.region), VULTR_DOC, "region.regioncode");
-	r = md_json_str(root, "hostname", inst.name, sizeof(inst.name), MD_CHARSET_NAME);
-	if (r == -ENOENT)
-		r = md_copy_str(inst.name, sizeof(inst.name), inst.id, strlen(inst.id),
-				MD_CHARSET_NAME);
+	r = md_json_name(root, "hostname", &inst);
 	if (!r)
 		r = vultr_cloud_interfaces(root, &inst);
 	if (!r)
@@ -284,47 +281,16 @@ out:
 
 static bool vultr_detect(const char *sysfs_root)
 {
-	char vendor[64];
-
 	/* cloud-init helpers/vultr.py: system-manufacturer "Vultr" */
-	if (md_read_dmi(sysfs_root, "sys_vendor", vendor, sizeof(vendor)) < 0)
-		return false;
-	return !strcmp(vendor, "Vultr");
-}
-
-static int vultr_once(struct md_http *h, void *userdata, struct md_instance *ret)
-{
-	static const struct http_header hdrs[] = {
-		{"Accept", "application/json"},
-	};
-	char url[MD_URL_MAX];
-	struct buf body;
-	int r;
-
-	(void)userdata;
-	r = md_http_request(h, "GET", VULTR_DOC, hdrs, 1, &body);
-	if (r < 0)
-		return r;
-	r = md_vultr_parse(body.data, body.len, ret);
-	buf_free(&body);
-	if (r < 0)
-		md_set_err(h->err, h->errlen, "%s: malformed response (%s)",
-			   md_http_url(h, VULTR_DOC, url, sizeof(url)), strerror(-r));
-	return r;
+	return md_dmi_vendor_is(sysfs_root, "Vultr");
 }
 
 static int vultr_fetch(const struct config *cfg, struct md_instance *ret, char *err, size_t errlen)
 {
-	struct md_http h;
-	int r;
-
-	r = md_http_init(&h, cfg, VULTR_BASE, NULL, err, errlen);
-	if (r < 0)
-		return r;
-	return md_fetch_until_usable(&h, cfg, VULTR_DOC,
-				     "no address in cloud_interfaces (static subnets), "
-				     "interfaces[0] ipv4/ipv6 or a private interface",
-				     vultr_once, NULL, ret);
+	return md_fetch_json(cfg, VULTR_BASE, VULTR_DOC, md_vultr_parse,
+			     "no address in cloud_interfaces (static subnets), "
+			     "interfaces[0] ipv4/ipv6 or a private interface",
+			     ret, err, errlen);
 }
 
 const struct md_provider md_vultr = {

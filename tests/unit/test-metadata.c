@@ -140,6 +140,30 @@ static int run_token(const char *dir, char *out, size_t outlen)
 	return r;
 }
 
+/* Hetzner: one file per document, named as in md_hetzner_docs; a missing file is a 404. */
+static int run_hetzner(const char *dir, struct md_instance *inst)
+{
+	struct md_doc docs[MD_HETZNER_N_DOCS] = {{0}};
+	char *data[MD_HETZNER_N_DOCS] = {NULL}, path[1024];
+	struct md_instance before = *inst;
+	int i, r = 0;
+
+	for (i = 0; !r && i < MD_HETZNER_N_DOCS; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, md_hetzner_docs[i]);
+		r = read_file(path, &data[i], &docs[i].len);
+		docs[i].data = data[i];
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (!r)
+		r = md_hetzner_parse(docs, inst, NULL);
+	if (r < 0 && memcmp(&before, inst, sizeof(before)))
+		r = -EFAULT;
+	for (i = 0; i < MD_HETZNER_N_DOCS; i++)
+		free(data[i]);
+	return r;
+}
+
 static int run_case(const char *area, const char *dir, char *out, size_t outlen)
 {
 	struct md_instance inst;
@@ -149,6 +173,13 @@ static int run_case(const char *area, const char *dir, char *out, size_t outlen)
 
 	memset(&inst, 0x5a, sizeof(inst));
 	out[0] = '\0';
+	if (!strcmp(area, "digitalocean") || !strcmp(area, "hetzner")) {
+		r = area[0] == 'h' ? run_hetzner(dir, &inst)
+				   : run_parser(dir, "v1.json", md_digitalocean_parse, &inst);
+		if (!r)
+			fmt_instance(&inst, out, outlen);
+		return r;
+	}
 	if (!strcmp(area, "vultr")) {
 		r = run_parser(dir, "v1.json", md_vultr_parse, &inst);
 		if (!r)
@@ -784,6 +815,7 @@ static void test_detect_select(void)
 {
 	char root[] = "/tmp/test-metadata-XXXXXX";
 	struct config cfg;
+	size_t n;
 
 	CHECK(mkdtemp(root) != NULL);
 	cfg_init(&cfg, "", 1);
@@ -796,6 +828,13 @@ static void test_detect_select(void)
 	CHECK(md_provider_select(&cfg, root) == &md_linode);
 	make_dmi(root, "  Vultr \n", NULL);
 	CHECK(md_provider_select(&cfg, root) == &md_vultr);
+	/* cloud-init DataSourceDigitalOcean and DataSourceHetzner: system-manufacturer */
+	make_dmi(root, "DigitalOcean\n", NULL);
+	CHECK(md_provider_select(&cfg, root) == &md_digitalocean);
+	make_dmi(root, "Hetzner\n", NULL);
+	CHECK(md_provider_select(&cfg, root) == &md_hetzner);
+	make_dmi(root, "Hetzner Online GmbH\n", NULL);
+	CHECK(md_provider_select(&cfg, root) == NULL);
 	make_dmi(root, "QEMU\n", NULL);
 	CHECK(md_provider_select(&cfg, root) == NULL);
 	make_dmi(root, "Linode Extra\n", NULL);
@@ -808,7 +847,10 @@ static void test_detect_select(void)
 	snprintf(cfg.provider, sizeof(cfg.provider), "static");
 	CHECK(md_provider_select(&cfg, root) == &md_static);
 	CHECK(md_providers[0] == &md_linode && md_providers[1] == &md_vultr);
-	CHECK(md_providers[2] == &md_static && md_providers[3] == NULL);
+	/* every entry is found by its name; static (never detected) is last */
+	for (n = 0; md_providers[n]; n++)
+		CHECK(md_provider_find(md_providers[n]->name) == md_providers[n]);
+	CHECK(n >= 5 && md_providers[n - 1] == &md_static);
 	CHECK(md_provider_find("vultr") == &md_vultr);
 	CHECK(md_provider_find("Vultr") == NULL && md_provider_find("auto") == NULL);
 	snprintf(cfg.provider, sizeof(cfg.provider), "auto");
@@ -911,6 +953,8 @@ int main(void)
 {
 	run_fixtures("linode");
 	run_fixtures("vultr");
+	run_fixtures("digitalocean");
+	run_fixtures("hetzner");
 	RUN(test_oversize);
 	RUN(test_copy_str);
 	RUN(test_linode_fetch);
