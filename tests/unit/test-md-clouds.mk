@@ -1,0 +1,1 @@
+test-md-clouds_FAKES := tests/fakes/http-fake.c
