@@ -18,7 +18,7 @@ BF=${FUZZ_BUILD:-build-fuzz}
 B=$TOP/$BF
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_JOBS=${FUZZ_JOBS:-2}
-ALL="config md-linode md-vultr record-open record-payload s3-list uapi-get nl-dump state"
+ALL="config md-linode md-vultr md-digitalocean md-hetzner record-open record-payload s3-list uapi-get nl-dump state"
 REGRESS_ONLY=0
 [ "${1:-}" = --regress-only ] && { REGRESS_ONLY=1; shift; }
 HARNESSES=${*:-$ALL}
@@ -61,6 +61,10 @@ seeds() {
 		cp tests/fixtures/metadata/fake/linode.json "$d/fake-linode.json" ;;
 	md-vultr) for f in tests/fixtures/metadata/vultr/*/v1.json; do cp "$f" "$d/$(basename "$(dirname "$f")").json"; done
 		cp tests/fixtures/metadata/fake/vultr.json "$d/fake-vultr.json" ;;
+	md-digitalocean) for f in tests/fixtures/metadata/digitalocean/*/v1.json; do cp "$f" "$d/$(basename "$(dirname "$f")").json"; done ;;
+	md-hetzner) for f in tests/fixtures/metadata/hetzner/*/*; do
+			[ "$(basename "$f")" = expected ] || cp "$f" "$d/$(basename "$(dirname "$f")")-$(basename "$f")"
+		done ;;
 	s3-list) for f in $(find tests/fixtures/s3/list -name '*.xml'); do cp "$f" "$d/$(echo "${f#tests/fixtures/s3/list/}" | tr / -)"; done ;;
 	uapi-get) for f in tests/fixtures/uapi/get/*/input; do cp "$f" "$d/$(basename "$(dirname "$f")")"; done ;;
 	nl-dump) cp tests/fixtures/netlink/dump-*.bin tests/fixtures/netlink/get-wg0.bin "$d/" ;;
