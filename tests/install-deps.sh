@@ -3,7 +3,7 @@
 # Runs as root on a fresh machine; a no-op when everything is already there.
 set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libsodium-dev libmnl-dev
-wireguard-go wireguard-tools iproute2 busybox python3 util-linux curl s3cmd faketime strace time
+wireguard-go wireguard-tools iproute2 busybox python3 python3-yaml util-linux curl s3cmd faketime strace time
 ceph-mon ceph-osd radosgw ceph-common clang valgrind
 libc-ares-dev libmbedtls-dev dpkg-dev debhelper lintian systemd groff-base man-db openssl
 cloud-init

@@ -288,4 +288,61 @@ else
 fi
 stop_fake
 
+# --- DigitalOcean: one GET /metadata/v1.json ------------------------------------------------
+start_fake do --provider digitalocean --data $FIX/digitalocean.json
+if wait_listening do; then
+	md_fetch do --provider digitalocean --timeout 10
+	if [ $RC = 0 ] && diff -u $FIX/digitalocean.expected "$TMP/do.out" &&
+		[ "$(requests do)" = "GET /metadata/v1.json accept=application/json status=200" ]; then
+		ok digitalocean-v1json
+	else
+		fail digitalocean-v1json "rc=$RC $(cat "$TMP/do.stderr") $(requests do)"
+	fi
+else
+	fail digitalocean-v1json "fake did not start"
+fi
+stop_fake
+
+# --- Hetzner: the per-key documents, the two lists as PyYAML writes them --------------------
+start_fake hz --provider hetzner --data $FIX/hetzner.json
+if wait_listening hz; then
+	md_fetch hz --provider hetzner --timeout 10
+	want="GET /hetzner/v1/metadata/instance-id accept=*/* status=200
+GET /hetzner/v1/metadata/hostname accept=*/* status=200
+GET /hetzner/v1/metadata/region accept=*/* status=200
+GET /hetzner/v1/metadata/public-ipv4 accept=*/* status=200
+GET /hetzner/v1/metadata/network-config accept=*/* status=200
+GET /hetzner/v1/metadata/private-networks accept=*/* status=200"
+	if [ $RC = 0 ] && diff -u $FIX/hetzner.expected "$TMP/hz.out" &&
+		[ "$(requests hz)" = "$want" ]; then
+		ok hetzner-per-key-yaml
+	else
+		fail hetzner-per-key-yaml "rc=$RC $(cat "$TMP/hz.stderr") $(requests hz)"
+	fi
+else
+	fail hetzner-per-key-yaml "fake did not start"
+fi
+stop_fake
+
+# a server without a primary IPv4 and without networks: public-ipv4 is 404, IPv6 is enough
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+del d["public-ipv4"]
+d["private-networks"] = []
+json.dump(d, open(sys.argv[2], "w"))' $FIX/hetzner.json "$TMP/hz6.json"
+start_fake hz6 --provider hetzner --data "$TMP/hz6.json"
+if wait_listening hz6; then
+	md_fetch hz6 --provider hetzner --timeout 10
+	if [ $RC = 0 ] && grep -qx 'wan4=' "$TMP/hz6.out" &&
+		grep -qx 'wan6=2a01:4f8:c17:1::1' "$TMP/hz6.out" && grep -qx 'lan4=' "$TMP/hz6.out" &&
+		requests hz6 | grep -Fqx "GET /hetzner/v1/metadata/public-ipv4 accept=*/* status=404"; then
+		ok hetzner-ipv6-only
+	else
+		fail hetzner-ipv6-only "rc=$RC $(cat "$TMP/hz6.stderr") $(requests hz6)"
+	fi
+else
+	fail hetzner-ipv6-only "fake did not start"
+fi
+stop_fake
+
 [ $failed = 0 ]

@@ -17,6 +17,14 @@ Vultr (--provider vultr), data file = the /v1.json body:
   GET /v1/<a>/<b>...       one value as text; a trailing "/" lists an index
   GET /latest/user-data    the decoded user data
 
+DigitalOcean (--provider digitalocean), data file = the /metadata/v1.json body:
+  GET /metadata/v1.json    the whole tree, no token; anything else 404 "404 Not Found"
+Hetzner Cloud (--provider hetzner), data file = the /hetzner/v1/metadata tree as JSON:
+  GET /hetzner/v1/metadata        the tree as YAML (PyYAML's block style)
+  GET /hetzner/v1/metadata/<key>  a scalar as text, a list or mapping as YAML; a key the tree
+                                  does not have is 404 (a server without public-ipv4)
+  GET /hetzner/v1/userdata        the "userdata" text
+
 Errors use Linode's {"errors":[{"reason": ...}]} body. Faults: --refuse-for N does not listen
 for the first N seconds, --503-for N answers 503 for the first N seconds after listening,
 --first-data FILE --first-for N serves FILE instead of --data for the first N seconds (a
@@ -133,6 +141,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             if time.monotonic() - st.started < st.args.fail_503_for:
                 self.error(503, "Service Unavailable")
+            elif st.args.provider in ("digitalocean", "hetzner"):
+                getattr(self, st.args.provider)()
             elif st.args.provider == "linode":
                 self.linode()
             else:
@@ -239,6 +249,42 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(200, "\n".join(names) + "\n")
         return self.send(200, scalar(node))
 
+    # --- DigitalOcean ----------------------------------------------------------------------
+
+    def digitalocean(self):
+        path = self.path.split("?", 1)[0]
+        if self.command != "GET":
+            return self.send(405, "405 Method Not Allowed\n")
+        if path == "/metadata/v1.json":
+            return self.send(200, json.dumps(self.server.state.data), "application/json")
+        return self.send(404, "404 Not Found\n")
+
+    # --- Hetzner Cloud ---------------------------------------------------------------------
+
+    def hetzner(self):
+        tree = self.server.state.data
+        path = self.path.split("?", 1)[0]
+        base = "/hetzner/v1/metadata"
+        if self.command != "GET":
+            return self.send(405, "Method Not Allowed\n")
+        if path == "/hetzner/v1/userdata":
+            return self.send(200, tree.get("userdata", ""))
+        if path == base:
+            return self.send(200, hetzner_yaml(tree), "text/yaml")
+        key = path[len(base) + 1:] if path.startswith(base + "/") else None
+        if key not in tree:
+            return self.send(404, "not found\n")
+        if isinstance(tree[key], (dict, list)):
+            return self.send(200, hetzner_yaml(tree[key]), "text/yaml")
+        return self.send(200, scalar(tree[key]))
+
+
+def hetzner_yaml(value):
+    """Block-style YAML as cloud-init's and afterburn's captured samples show it."""
+    import yaml  # python3-yaml: only the Hetzner fake needs it
+
+    return yaml.safe_dump(value, default_flow_style=False, sort_keys=False)
+
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
@@ -247,7 +293,7 @@ class Server(http.server.ThreadingHTTPServer):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--provider", choices=["linode", "vultr"], required=True)
+    ap.add_argument("--provider", choices=["linode", "vultr", "digitalocean", "hetzner"], required=True)
     ap.add_argument("--data", required=True, help="JSON file (see module doc)")
     ap.add_argument("--bind", default="169.254.169.254", help="address, fe80::...%%ifname too")
     ap.add_argument("--port", type=int, default=80)
