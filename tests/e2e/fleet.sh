@@ -365,3 +365,84 @@ ping_matrix() {
 	done
 	return $fails
 }
+
+# --- DigitalOcean and Hetzner Cloud (issue 15): Droplets d1, d2 (region fra1) in one VPC, the
+# VPC's 10.110.0.0/20 on its own bridge (the document names no VPC: the zone key is that
+# subnet); Hetzner servers h1, h2 (eu-central) in private network 4124728 (10.0.0.0/16, own
+# bridge), each with a fake metadata service of its cloud (tests/fakes/metadata.py) and DMI
+# sys_vendor "DigitalOcean" / "Hetzner". Not in the default NODES (the lifecycle tests count
+# six); test-mesh.sh and demo.sh add $CLOUD_NODES. This block keeps to itself: it extends the
+# helpers above by wrapping them.
+CLOUD_NODES="d1 d2 h1 h2"
+HZ_NETWORK=4124728
+is_do() { case $1 in d[0-9]) return 0 ;; esac; return 1; }
+is_hz() { case $1 in h[0-9]) return 0 ;; esac; return 1; }
+# clouds_wrap NAME: keeps NAME as _clouds_NAME, for a NAME() that handles these nodes first
+clouds_wrap() { eval "$(declare -f "$1" | sed "1s/^$1 /_clouds_$1 /")"; }
+# clouds_pick NODE DO HETZNER FALLBACK...: DO or HETZNER for such a node, else runs FALLBACK
+clouds_pick() {
+	local n=$1 d=$2 h=$3
+	shift 3
+	if is_do "$n"; then echo "$d"; elif is_hz "$n"; then echo "$h"; else "$@" "$n"; fi
+}
+clouds_wrap cloud_of
+cloud_of() { clouds_pick "$1" digitalocean hetzner _clouds_cloud_of; }
+clouds_wrap wan_ip
+wan_ip() { clouds_pick "$1" "198.51.100.6${1:1}" "198.51.100.7${1:1}" _clouds_wan_ip; }
+clouds_wrap mesh_ip
+mesh_ip() { clouds_pick "$1" "10.15.6.${1:1}" "10.15.7.${1:1}" _clouds_mesh_ip; }
+clouds_wrap vpc_of
+vpc_of() { clouds_pick "$1" dvpc hnet _clouds_vpc_of; }
+clouds_wrap vpc_ip
+vpc_ip() { clouds_pick "$1" "10.110.0.1${1:1}" "10.0.0.$((${1:1} + 1))" _clouds_vpc_ip; }
+clouds_wrap node_up
+node_up() {
+	_clouds_node_up "$1"
+	is_do "$1" || is_hz "$1" || return 0
+	on "$1" sh -c "echo $(clouds_pick "$1" DigitalOcean Hetzner :) >/sys/class/dmi/id/sys_vendor"
+}
+clouds_wrap metadata_json
+# DigitalOcean: /metadata/v1.json as Talos's captured testdata has it. Hetzner: the tree the
+# fake serves per key (YAML for the lists), as afterburn's fixtures and cloud-init's test have it.
+metadata_json() {
+	if is_do "$1"; then
+		do_metadata_json "$1"
+	elif is_hz "$1"; then
+		hz_metadata_json "$1"
+	else
+		_clouds_metadata_json "$1"
+	fi
+}
+do_metadata_json() {
+	local n=$1 i=${1:1}
+	cat <<EOF
+{"droplet_id": 32020667$i, "hostname": "digitalocean-$i", "user_data": "", "vendor_data": "",
+ "public_keys": [], "auth_key": "490eac0a2fc04503267ef85064407f2$i", "region": "fra1",
+ "interfaces": {"private": [{"ipv4": {"ip_address": "$(vpc_ip "$n")",
+   "netmask": "255.255.240.0", "gateway": "10.110.0.1"}, "mac": "2a:3c:79:3d:f3:b$i",
+   "type": "private"}],
+  "public": [{"ipv4": {"ip_address": "$(wan_ip "$n")", "netmask": "255.255.255.0",
+   "gateway": "198.51.100.1"}, "ipv6": {"ip_address": "2001:DB8:0600:0000:0000:0000:0000:000$i",
+   "cidr": 64, "gateway": "2001:db8:600::ffff"}, "anchor_ipv4": {"ip_address": "10.19.0.$i",
+   "netmask": "255.255.0.0", "gateway": "10.19.0.1"}, "mac": "12:2f:49:0c:eb:c$i",
+   "type": "public"}]},
+ "floating_ip": {"ipv4": {"active": false}}, "reserved_ip": {"ipv4": {"active": false}},
+ "dns": {"nameservers": ["67.207.67.2", "67.207.67.3"]}, "tags": ["clique"],
+ "features": {"dhcp_enabled": false}}
+EOF
+}
+hz_metadata_json() {
+	local n=$1 i=${1:1}
+	cat <<EOF
+{"availability-zone": "fsn1-dc14", "hostname": "hetzner-$i", "instance-id": 5310000$i,
+ "local-ipv4": "", "public-ipv4": "$(wan_ip "$n")", "region": "eu-central",
+ "public-keys": [], "vendor_data": "#cloud-config\n",
+ "network-config": {"version": 1, "config": [{"type": "physical", "name": "eth0",
+   "mac_address": "96:00:00:08:19:d$i", "subnets": [{"type": "dhcp", "ipv4": true},
+   {"type": "static", "address": "2001:db8:70$i::1/64", "ipv6": true, "gateway": "fe80::1",
+    "dns_nameservers": ["2a01:4ff:ff00::add:2", "2a01:4ff:ff00::add:1"]}]}]},
+ "private-networks": [{"ip": "$(vpc_ip "$n")", "alias_ips": [], "interface_num": 1,
+   "mac_address": "86:00:00:98:40:6$i", "network_id": $HZ_NETWORK, "network_name": "clique",
+   "network": "10.0.0.0/16", "subnet": "10.0.0.0/24", "gateway": "10.0.0.1"}]}
+EOF
+}

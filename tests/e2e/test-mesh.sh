@@ -1,6 +1,7 @@
 #!/bin/bash
 # e2e (issues 2, 15): the seed's six-node, two-cloud fleet plus a Linode VPC pair and a Vultr
-# VPC 2.0 pair (fleet.sh VPC_NODES) forms a mesh by itself.
+# VPC 2.0 pair (fleet.sh VPC_NODES), a DigitalOcean VPC pair and a Hetzner private-network pair
+# (CLOUD_NODES) forms a mesh by itself.
 # Each node runs clique-boot once in random order, then --refresh once; then:
 # every ordered pair pings over WireGuard, LAN endpoints exactly inside a shared private network
 # (the Linode private LAN, each VPC), equal PSKs on both ends, only ciphertext in the bucket,
@@ -8,11 +9,11 @@
 # Prints "ok <check>" / "FAIL <check>"; exits non-zero on any failure.
 set -eu
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)"; exit 77; }
-P=cbmesh
+: "${P:=cbmesh}"
 BIN=$(cd "$(dirname "$0")/../.." && pwd)/${BUILD:-build}/clique-boot
 . "$(dirname "$0")/fleet.sh"
 trap fleet_down EXIT
-NODES="$NODES $VPC_NODES"
+NODES="$NODES $VPC_NODES $CLOUD_NODES"
 N=$(echo $NODES | wc -w)
 PAIRS=$((N * (N - 1)))
 fails=0
@@ -55,6 +56,17 @@ for n in l1 l2 l3; do
 done
 for n in v1 v2 v3; do grep -q '^GET /v1.json' "$ST/logs/metadata-$n.req" || md_ok=0; done
 [ $md_ok = 1 ] && ok "metadata fetched (linode token flow, vultr v1.json)" || fail "metadata requests"
+md_ok=1
+for n in d1 d2; do
+	grep -qx 'GET /metadata/v1.json accept=application/json status=200' "$ST/logs/metadata-$n.req" || md_ok=0
+done
+for n in h1 h2; do
+	for k in instance-id hostname region public-ipv4 network-config private-networks; do
+		grep -q "^GET /hetzner/v1/metadata/$k .*status=200$" "$ST/logs/metadata-$n.req" || md_ok=0
+	done
+done
+[ $md_ok = 1 ] && ok "metadata fetched (digitalocean v1.json, hetzner per-key documents)" ||
+	fail "digitalocean/hetzner metadata requests"
 prov_ok=1
 for n in $NODES; do
 	grep -q "zone $(cloud_of "$n")/" "$ST/logs/run-$n-boot.log" || prov_ok=0
@@ -88,7 +100,7 @@ for n in $NODES; do
 	[ "$(on "$n" wg show wg0 peers | wc -l)" = $((N - 1)) ] || { echo "  $n has not $((N - 1)) peers"; ep_ok=0; }
 done
 echo "# LAN paths:${lan_pairs:-}"
-[ $ep_ok = 1 ] && ok "LAN endpoints inside the Linode LAN, Linode VPC 7001 and the Vultr VPC 2.0, WAN across" ||
+[ $ep_ok = 1 ] && ok "LAN endpoints inside the Linode LAN, Linode VPC 7001, the Vultr VPC 2.0, the DigitalOcean VPC and Hetzner network $HZ_NETWORK, WAN across" ||
 	fail "endpoints"
 psk_ok=1
 for a in $NODES; do
@@ -123,6 +135,7 @@ needles=""
 for n in $NODES; do
 	needles="$needles ${PUB[$n]} $(mesh_ip "$n") $(wan_ip "$n") $(node_name "$n") $(lan_ip "$n") $(vpc_ip "$n")"
 done
+needles="$needles digitalocean hetzner fra1 eu-central subnet-10.110.0.0-20 $HZ_NETWORK"
 if leak=$($PY - "$dump" $needles linode vultr ap-south sgp 51871 <<'EOF'
 import base64, json, os, sys
 root, needles = sys.argv[1], sys.argv[2:]
@@ -224,6 +237,38 @@ EOF
 done
 [ $dry_ok = 1 ] && ok "--dry-run --json on l1, l8, v8: self with the origin of each address and the zone, every peer's path and endpoint" ||
 	fail "dry-run json"
+
+# --- the same for a Droplet and a Hetzner server: the zone keys their documents give
+dry_ok=1
+for n in d2 h1; do
+	on "$n" "$BIN" --config "$ST/nodes/$n/clique.conf" --root "$ST/nodes/$n/root" --dry-run --json \
+		>"$ST/logs/dry-$n.json" 2>"$ST/logs/dry-$n.err" || { cat "$ST/logs/dry-$n.err"; dry_ok=0; }
+	$PY - "$ST/logs/dry-$n.json" "$n" "$(mesh_ip "$n")" "$(want_endpoint "$n" "${n:0:1}$((3 - ${n:1}))")" <<'EOF' || dry_ok=0
+import json, sys
+d = json.load(open(sys.argv[1]))
+node, addr, lan_peer = sys.argv[2], sys.argv[3], sys.argv[4]
+doc = "/metadata/v1.json interfaces."
+hz = "/hetzner/v1/metadata"
+want = {
+    "d2": {"zone": "digitalocean/fra1/subnet-10.110.0.0-20",
+           "wan": doc + "public[0].ipv4.ip_address", "lan": doc + "private[0].ipv4.ip_address",
+           "wan6": doc + "public[0].ipv6.ip_address", "region": "/metadata/v1.json region",
+           "private_net": doc + "private[0].ipv4 (subnet)"},
+    "h1": {"zone": "hetzner/eu-central/4124728", "wan": hz + " public-ipv4",
+           "lan": hz + "/private-networks [0].ip",
+           "wan6": hz + "/network-config config[0].subnets[1].address",
+           "region": hz + " region", "private_net": hz + "/private-networks [0].network_id"},
+}[node]
+s = d["self"]
+assert s["address"] == addr and s["zone"] == want["zone"], s
+for k in ("wan", "lan", "wan6", "region", "private_net"):
+    assert s["origin"][k] == want[k], (k, s["origin"][k], want[k])
+lan = [p for p in d["peers"] if p["path"] == "lan"]
+assert [p["endpoint"] for p in lan] == [lan_peer], lan
+EOF
+done
+[ $dry_ok = 1 ] && ok "--dry-run --json on d2, h1: zone keyed by the VPC subnet / network_id, the origin of each address, one LAN peer" ||
+	fail "dry-run json (digitalocean, hetzner)"
 
 echo "# $fails failed checks"
 [ $fails = 0 ]
