@@ -1,6 +1,7 @@
 #!/bin/bash
 # make demo: the seed's fleet (3 Linode + 3 Vultr nodes) plus a Linode VPC pair and a Vultr VPC 2.0
-# pair on this machine, meshed by clique-boot alone: each node reads its own fake metadata service, publishes a sealed record to a real
+# pair, a DigitalOcean VPC pair and a Hetzner Cloud private-network pair on this machine,
+# meshed by clique-boot alone: each node reads its own fake metadata service, publishes a sealed record to a real
 # Ceph radosgw bucket, reads the others' and brings up wg0 (wireguard-go; no kernel module here).
 # Prints the ping matrix and every node's peers, then removes everything it started.
 set -eu
@@ -8,7 +9,7 @@ set -eu
 P=cbdemo
 BIN=$(cd "$(dirname "$0")/../.." && pwd)/build/clique-boot
 . "$(dirname "$0")/fleet.sh"
-NODES="$NODES $VPC_NODES"
+NODES="$NODES $VPC_NODES $CLOUD_NODES"
 N=$(echo $NODES | wc -w)
 trap 'echo; echo "cleaning up (namespaces, radosgw, daemons)"; fleet_down' EXIT
 
@@ -27,12 +28,13 @@ for n in $NODES; do run_node "$n" refresh --refresh || { cat "$ST/logs/run-$n-re
 fleet_log "mesh formed"
 echo
 echo "ping matrix over wg0 (10.15.0.x = Linode, 10.15.1.x = Vultr; .7 and .8 in a VPC):"
+echo "(10.15.6.x = DigitalOcean, one VPC; 10.15.7.x = Hetzner, one private network)"
 ping_matrix && echo "all $((N * (N - 1))) ordered pairs reach each other" || echo "some pairs failed"
 echo
 for n in $NODES; do
 	echo "$(node_name "$n") ($(mesh_ip "$n")) sees:"
 	on "$n" "$BIN" --config "$ST/nodes/$n/clique.conf" --root "$ST/nodes/$n/root" --dry-run -q |
-		awk '$1=="peer"{printf "  %-9s %-12s %-4s %s\n", $2, $3, $6, $7}' | sort
+		awk '$1=="peer"{printf "  %-14s %-12s %-4s %s\n", $2, $3, $6, $7}' | sort
 done
 echo
 echo "linode-1's /etc/systemd/network/90-clique-wg0.netdev (for reboots; keys redacted here):"
