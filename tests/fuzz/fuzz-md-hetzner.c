@@ -12,8 +12,8 @@ static const char *const valid[MD_HETZNER_N_DOCS] = {
 	"hz-1",
 	"eu-central",
 	"203.0.113.7",
-	"version: 1\nconfig:\n- type: physical\n  subnets:\n  - type: static\n"
-	"    address: 2a01:4f8:1:2::1/64\n",
+	("version: 1\nconfig:\n- type: physical\n  subnets:\n  - type: static\n"
+	 "    address: 2a01:4f8:1:2::1/64\n"),
 	"- ip: 10.0.0.2\n  network_id: 4124728\n",
 };
 
