@@ -87,6 +87,25 @@ md_fetch() {
 
 requests() { grep -v '^listening' "$TMP/$1.log"; }
 
+# fetch_doc CHECK PROVIDER NAME: md-fetch against the fake serving $FIX/NAME.json; its output
+# must be $FIX/NAME.expected and the fake's request log exactly $WANT_LOG.
+fetch_doc() {
+	local check=$1 prov=$2 name=$3
+	start_fake "$name" --provider "$prov" --data "$FIX/$name.json"
+	if wait_listening "$name"; then
+		md_fetch "$name" --provider "$prov" --timeout 10
+		if [ $RC = 0 ] && diff -u "$FIX/$name.expected" "$TMP/$name.out" &&
+			[ "$(requests "$name")" = "$WANT_LOG" ]; then
+			ok "$check"
+		else
+			fail "$check" "rc=$RC $(cat "$TMP/$name.stderr") $(requests "$name")"
+		fi
+	else
+		fail "$check" "fake did not start"
+	fi
+	stop_fake
+}
+
 # --- Linode: token dance, JSON, then the instance ------------------------------------------
 start_fake linode --provider linode --data $FIX/linode.json
 if wait_listening linode; then
@@ -180,19 +199,7 @@ else
 fi
 
 # --- Vultr: one GET /v1.json ----------------------------------------------------------------
-start_fake vultr --provider vultr --data $FIX/vultr.json
-if wait_listening vultr; then
-	md_fetch vultr --provider vultr --timeout 10
-	if [ $RC = 0 ] && diff -u $FIX/vultr.expected "$TMP/vultr.out" &&
-		[ "$(requests vultr)" = "GET /v1.json accept=application/json status=200" ]; then
-		ok vultr-v1json
-	else
-		fail vultr-v1json "rc=$RC $(cat "$TMP/vultr.stderr") $(requests vultr)"
-	fi
-else
-	fail vultr-v1json "fake did not start"
-fi
-stop_fake
+WANT_LOG="GET /v1.json accept=application/json status=200" fetch_doc vultr-v1json vultr vultr
 
 # --- metadata not listening for the first 3 s, then up --------------------------------------
 start_fake late --provider vultr --data $FIX/vultr.json --refuse-for 3
@@ -289,40 +296,13 @@ fi
 stop_fake
 
 # --- DigitalOcean: one GET /metadata/v1.json ------------------------------------------------
-start_fake do --provider digitalocean --data $FIX/digitalocean.json
-if wait_listening do; then
-	md_fetch do --provider digitalocean --timeout 10
-	if [ $RC = 0 ] && diff -u $FIX/digitalocean.expected "$TMP/do.out" &&
-		[ "$(requests do)" = "GET /metadata/v1.json accept=application/json status=200" ]; then
-		ok digitalocean-v1json
-	else
-		fail digitalocean-v1json "rc=$RC $(cat "$TMP/do.stderr") $(requests do)"
-	fi
-else
-	fail digitalocean-v1json "fake did not start"
-fi
-stop_fake
+WANT_LOG="GET /metadata/v1.json accept=application/json status=200" \
+	fetch_doc digitalocean-v1json digitalocean digitalocean
 
 # --- Hetzner: the per-key documents, the two lists as PyYAML writes them --------------------
-start_fake hz --provider hetzner --data $FIX/hetzner.json
-if wait_listening hz; then
-	md_fetch hz --provider hetzner --timeout 10
-	want="GET /hetzner/v1/metadata/instance-id accept=*/* status=200
-GET /hetzner/v1/metadata/hostname accept=*/* status=200
-GET /hetzner/v1/metadata/region accept=*/* status=200
-GET /hetzner/v1/metadata/public-ipv4 accept=*/* status=200
-GET /hetzner/v1/metadata/network-config accept=*/* status=200
-GET /hetzner/v1/metadata/private-networks accept=*/* status=200"
-	if [ $RC = 0 ] && diff -u $FIX/hetzner.expected "$TMP/hz.out" &&
-		[ "$(requests hz)" = "$want" ]; then
-		ok hetzner-per-key-yaml
-	else
-		fail hetzner-per-key-yaml "rc=$RC $(cat "$TMP/hz.stderr") $(requests hz)"
-	fi
-else
-	fail hetzner-per-key-yaml "fake did not start"
-fi
-stop_fake
+WANT_LOG=$(for k in instance-id hostname region public-ipv4 network-config private-networks; do
+	echo "GET /hetzner/v1/metadata/$k accept=*/* status=200"
+done) fetch_doc hetzner-per-key-yaml hetzner hetzner
 
 # a server without a primary IPv4 and without networks: public-ipv4 is 404, IPv6 is enough
 python3 -c 'import json, sys

@@ -44,4 +44,28 @@ static inline void fuzz_check_md(const struct md_instance *md)
 	FUZZ_ASSERT(!strpbrk(o->refused, "\n\r\"\\"));
 }
 
+/* A harness over a parser of one whole document: fuzz_check_md on success (then extra, may be
+ * NULL), the output untouched on failure. */
+static inline int fuzz_md_doc(const uint8_t *data, size_t size,
+			      int (*parse)(const char *, size_t, struct md_instance *),
+			      void (*extra)(const struct md_instance *))
+{
+	struct md_instance md, before;
+	char *buf = fuzz_dup(data, size);
+
+	if (!buf)
+		return 0;
+	memset(&md, 0x5a, sizeof(md));
+	before = md;
+	if (parse(buf, size, &md) == 0) {
+		fuzz_check_md(&md);
+		if (extra)
+			extra(&md);
+	} else {
+		FUZZ_ASSERT(!memcmp(&md, &before, sizeof(md)));
+	}
+	free(buf);
+	return 0;
+}
+
 #endif
