@@ -9,7 +9,7 @@
 # Prints "ok <check>" / "FAIL <check>"; exits non-zero on any failure.
 set -eu
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)"; exit 77; }
-: "${P:=cbmesh}"
+P=cbmesh$$ # per run: concurrent `make check`s in one tree must not share namespaces
 BIN=$(cd "$(dirname "$0")/../.." && pwd)/${BUILD:-build}/clique-boot
 . "$(dirname "$0")/fleet.sh"
 trap fleet_down EXIT
