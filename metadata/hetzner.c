@@ -31,17 +31,22 @@ const char *const md_hetzner_docs[MD_HETZNER_N_DOCS] = {
 	[MD_HETZNER_PRIVATE_NETWORKS] = "private-networks",
 };
 
+static bool hz_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 /* A plain-text key without surrounding whitespace; len 0 when absent (404) or empty. */
 static const char *hz_text(const struct md_doc *d, size_t *len)
 {
 	const char *s = d->data;
 	size_t n = d->data ? d->len : 0;
 
-	while (n && strchr(" \t\r\n", s[0])) {
+	while (n && hz_space(s[0])) {
 		s++;
 		n--;
 	}
-	while (n && strchr(" \t\r\n", s[n - 1]))
+	while (n && hz_space(s[n - 1]))
 		n--;
 	*len = n;
 	return s;
