@@ -1,0 +1,1 @@
+test-metadata-aws_FAKES := tests/fakes/http-fake.c
