@@ -25,6 +25,8 @@
 /* Nitro instances with HttpProtocolIpv6 enabled only; tried when the IPv4 address is silent. */
 #define AWS_BASE6 "http://[fd00:ec2::254]"
 #define AWS_MD "/latest/meta-data/"
+/* origins: "IMDS /latest/meta-data/local-ipv4" */
+#define AWS_DOC "IMDS"
 /* The token is opaque and its length undocumented (56 base64 characters in practice). */
 #define AWS_TOKEN_MAX 512
 /* 1..21600 are valid; a fetch takes seconds, and a 401 gets a fresh token anyway. */
@@ -134,8 +136,25 @@ static int aws_str(struct aws_parse *ap, enum md_aws_item i, char *dst, size_t d
 	return r;
 }
 
+/* "/latest/meta-data/<path of item i>"; mac is validated hex and colons (md_aws_parse_mac). */
+static void aws_path(char *dst, size_t len, enum md_aws_item i, const char *mac)
+{
+	char sub[AWS_PATH_MAX];
+
+	snprintf(sub, sizeof(sub), md_aws_paths[i], mac);
+	snprintf(dst, len, AWS_MD "%s", sub);
+}
+
+static void aws_origin(char *origin, enum md_aws_item i, const char *mac)
+{
+	char path[MD_ORIGIN_MAX];
+
+	aws_path(path, sizeof(path), i, mac);
+	md_origin(origin, MD_ORIGIN_MAX, AWS_DOC, "%s", path);
+}
+
 /* Bare addresses only: IMDS never writes a prefix length. */
-static int aws_addr_text(const char *s, size_t n, int family, struct ip_addr *ret)
+static int aws_addr_text(const char *s, size_t n, int family, struct ip_prefix *ret)
 {
 	char tmp[ADDR_STRLEN];
 	struct ip_addr a;
@@ -150,54 +169,63 @@ static int aws_addr_text(const char *s, size_t n, int family, struct ip_addr *re
 		return r;
 	if (a.family != family)
 		return -EINVAL;
-	*ret = a;
+	ret->addr = a;
+	ret->len = family == AF_INET ? 32 : 128;
 	return 0;
 }
 
-static int aws_addr(struct aws_parse *ap, enum md_aws_item i, int family, struct ip_addr *ret)
+/* Item i as the address field: taken when it is one usable host (md_take_prefix), 0 when absent
+ * or refused, -EINVAL when it is not one address of that family. */
+static int aws_take(struct aws_parse *ap, struct md_instance *inst, enum md_field field,
+		    enum md_aws_item i)
 {
+	char path[MD_ORIGIN_MAX];
+	struct ip_prefix p;
 	size_t n;
 	int r;
 
 	r = aws_item(ap, i, &n);
 	if (!r)
-		r = aws_addr_text(ap->items[i].data, n, family, ret);
-	if (r < 0 && r != -ENOENT)
+		r = aws_addr_text(ap->items[i].data, n, field == MD_WAN6 ? AF_INET6 : AF_INET, &p);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
 		ap->bad = i;
-	return r;
+		return r;
+	}
+	aws_path(path, sizeof(path), i, ap->mac);
+	r = md_take_prefix(inst, field, &p, AWS_DOC, "%s", path);
+	return r < 0 ? r : 0;
 }
 
-/* ipv6s: one address per line; every line must be one, the first is the node's. */
-static int aws_ipv6s(struct aws_parse *ap, struct ip_addr *ret)
+/* ipv6s: one address per line; every line must be one, the first usable host is the node's. */
+static int aws_take_ipv6s(struct aws_parse *ap, struct md_instance *inst)
 {
 	const struct md_aws_body *b = &ap->items[MD_AWS_IPV6S];
-	struct ip_addr a, first = {0};
+	char path[MD_ORIGIN_MAX];
 	const char *p, *end, *nl;
+	struct ip_prefix a;
 	int r = 0;
 
 	if (!b->data)
-		return -ENOENT;
+		return 0;
+	if (b->len > MD_MAX_BODY)
+		return -EMSGSIZE;
+	aws_path(path, sizeof(path), MD_AWS_IPV6S, ap->mac);
 	end = b->data + b->len;
 	if (b->len && end[-1] == '\n')
 		end--;
-	for (p = b->data; p < end && !r; p = nl + 1) {
+	for (p = b->data; p < end && r >= 0; p = nl + 1) {
 		nl = memchr(p, '\n', end - p);
 		if (!nl)
 			nl = end;
 		r = aws_addr_text(p, nl - p, AF_INET6, &a);
-		if (!r && !first.family)
-			first = a;
+		if (!r)
+			r = md_take_prefix(inst, MD_WAN6, &a, AWS_DOC, "%s", path);
 	}
-	if (b->len > MD_MAX_BODY)
-		r = -EMSGSIZE;
-	if (r < 0) {
+	if (r < 0)
 		ap->bad = MD_AWS_IPV6S;
-		return r;
-	}
-	if (!first.family)
-		return -ENOENT;
-	*ret = first;
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 static bool aws_is_lower(char c)
@@ -236,15 +264,6 @@ static int aws_region_from_az(const char *az, char *ret, size_t retlen)
 	return 0;
 }
 
-/* "/latest/meta-data/<path of item i>" */
-static void aws_path(char *dst, size_t len, enum md_aws_item i, const char *mac)
-{
-	char sub[AWS_PATH_MAX];
-
-	snprintf(sub, sizeof(sub), md_aws_paths[i], mac);
-	snprintf(dst, len, AWS_MD "%s", sub);
-}
-
 static int aws_parse_region(struct aws_parse *ap, struct md_instance *inst)
 {
 	char az[sizeof(inst->region)];
@@ -252,7 +271,7 @@ static int aws_parse_region(struct aws_parse *ap, struct md_instance *inst)
 
 	r = aws_str(ap, MD_AWS_REGION, inst->region, sizeof(inst->region), MD_CHARSET_ID);
 	if (r != -ENOENT) {
-		aws_path(inst->origin.region, MD_ORIGIN_MAX, MD_AWS_REGION, "");
+		aws_origin(inst->origin.region, MD_AWS_REGION, "");
 		return r;
 	}
 	/* placement/region is newer than the AZ (IMDS 2019-10-01); derive it where missing */
@@ -263,26 +282,21 @@ static int aws_parse_region(struct aws_parse *ap, struct md_instance *inst)
 		ap->bad = MD_AWS_AZ;
 		return -EINVAL;
 	}
-	aws_path(inst->origin.region, MD_ORIGIN_MAX, MD_AWS_AZ, "");
+	aws_origin(inst->origin.region, MD_AWS_AZ, "");
 	return 0;
 }
 
 /* The private address is a LAN only inside its VPC: without a vpc-id there is no zone for it. */
 static int aws_parse_vpc(struct aws_parse *ap, struct md_instance *inst)
 {
-	struct ip_addr lan;
 	int r;
 
 	r = aws_str(ap, MD_AWS_VPC_ID, inst->private_net, sizeof(inst->private_net), MD_CHARSET_ID);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	aws_path(inst->origin.private_net, MD_ORIGIN_MAX, MD_AWS_VPC_ID, ap->mac);
-	r = aws_addr(ap, MD_AWS_LOCAL_IPV4, AF_INET, &lan);
-	if (r < 0)
-		return r == -ENOENT ? 0 : r; /* ENOENT: an IPv6-only subnet */
-	inst->lan4 = lan;
-	aws_path(inst->origin.lan4, MD_ORIGIN_MAX, MD_AWS_LOCAL_IPV4, "");
-	return 0;
+	aws_origin(inst->origin.private_net, MD_AWS_VPC_ID, ap->mac);
+	/* absent on an IPv6-only subnet */
+	return aws_take(ap, inst, MD_LAN4, MD_AWS_LOCAL_IPV4);
 }
 
 static int aws_parse_wan(struct aws_parse *ap, struct md_instance *inst)
@@ -290,15 +304,10 @@ static int aws_parse_wan(struct aws_parse *ap, struct md_instance *inst)
 	int r;
 
 	/* 404 without a public IPv4 (cloud-init's samples also show ""): no WAN IPv4 */
-	r = aws_addr(ap, MD_AWS_PUBLIC_IPV4, AF_INET, &inst->wan4);
+	r = aws_take(ap, inst, MD_WAN4, MD_AWS_PUBLIC_IPV4);
 	if (!r)
-		aws_path(inst->origin.wan4, MD_ORIGIN_MAX, MD_AWS_PUBLIC_IPV4, "");
-	else if (r != -ENOENT)
-		return r;
-	r = aws_ipv6s(ap, &inst->wan6);
-	if (!r)
-		aws_path(inst->origin.wan6, MD_ORIGIN_MAX, MD_AWS_IPV6S, ap->mac);
-	return r == -ENOENT ? 0 : r;
+		r = aws_take_ipv6s(ap, inst);
+	return r;
 }
 
 /* The Name tag when instance tags are exposed and it fits a name (tags may hold spaces and
@@ -460,33 +469,47 @@ static void aws_bad_item(struct md_http *h, const struct md_aws_body items[], en
 		   b->data ? log_quote(quoted, sizeof(quoted), b->data, b->len) : "(404)");
 }
 
-static int aws_fetch(const struct config *cfg, struct md_instance *ret, char *err, size_t errlen)
+/* The token outlives one read: md_fetch_until_usable may read again while it is valid. */
+struct aws_session {
+	char token[AWS_TOKEN_MAX];
+};
+
+static int aws_once(struct md_http *h, void *userdata, struct md_instance *ret)
 {
 	struct md_aws_body items[MD_AWS_N_ITEMS] = {{0}};
 	struct buf bodies[MD_AWS_N_ITEMS] = {{0}};
 	enum md_aws_item bad = MD_AWS_INSTANCE_ID;
-	char token[AWS_TOKEN_MAX] = "";
-	struct md_instance inst;
-	struct md_http h;
+	struct aws_session *s = userdata;
 	size_t i;
+	int r = 0;
+
+	if (!s->token[0])
+		r = aws_get_token(h, s->token, sizeof(s->token));
+	if (!r)
+		r = aws_get_items(h, s->token, sizeof(s->token), bodies, items);
+	if (!r) {
+		r = md_aws_parse(items, ret, &bad);
+		if (r < 0)
+			aws_bad_item(h, items, bad);
+	}
+	for (i = 0; i < MD_AWS_N_ITEMS; i++)
+		buf_free(&bodies[i]);
+	return r;
+}
+
+static int aws_fetch(const struct config *cfg, struct md_instance *ret, char *err, size_t errlen)
+{
+	struct aws_session s = {""};
+	struct md_http h;
 	int r;
 
 	r = md_http_init(&h, cfg, AWS_BASE4, AWS_BASE6, err, errlen);
 	if (r < 0)
 		return r;
-	r = aws_get_token(&h, token, sizeof(token));
-	if (!r)
-		r = aws_get_items(&h, token, sizeof(token), bodies, items);
-	if (!r) {
-		r = md_aws_parse(items, &inst, &bad);
-		if (r < 0)
-			aws_bad_item(&h, items, bad);
-	}
-	if (!r)
-		*ret = inst;
-	for (i = 0; i < MD_AWS_N_ITEMS; i++)
-		buf_free(&bodies[i]);
-	sodium_memzero(token, sizeof(token));
+	r = md_fetch_until_usable(&h, cfg, AWS_MD,
+				  "no public-ipv4, no address in ipv6s, no local-ipv4 in a VPC",
+				  aws_once, &s, ret);
+	sodium_memzero(&s, sizeof(s));
 	return r;
 }
 

@@ -28,7 +28,7 @@
 #define MD_ERR_PART 512
 
 const struct md_provider *const md_providers[] = {
-	&md_linode, &md_vultr, &md_digitalocean, &md_hetzner, &md_static, NULL,
+	&md_linode, &md_vultr, &md_digitalocean, &md_hetzner, &md_aws, &md_static, NULL,
 };
 
 const struct md_provider *md_provider_find(const char *name)

@@ -370,7 +370,7 @@ static void test_line_errors(void)
 	/* the expected values come from the provider table (metadata/providers.c) */
 	CHECK_INT(parse_text("provider = gce\n", &err), -EINVAL);
 	CHECK_STR(err.text, "line 1: bad value for provider: 'gce' (expected auto or one of "
-			    "linode, vultr, digitalocean, hetzner, static)");
+			    "linode, vultr, digitalocean, hetzner, aws, static)");
 
 	CHECK_INT(parse_text("bucket = b\r\nbucket = c\r\n", &err), -EINVAL);
 	CHECK_INT(err.line, 2);

@@ -69,10 +69,10 @@ static void fmt_instance(const struct md_instance *m, char *out, size_t outlen)
 	fmt_addr(&m->lan4, l4);
 	snprintf(out, outlen,
 		 "provider=%s\nid=%s\nname=%s\nregion=%s\nprivate_net=%s\nwan4=%s\nwan6=%s\n"
-		 "lan4=%s\norigin.region=%s\norigin.private_net=%s\norigin.wan4=%s\n"
-		 "origin.wan6=%s\norigin.lan4=%s\n",
+		 "lan4=%s\nfrom.region=%s\nfrom.private_net=%s\nfrom.wan4=%s\nfrom.wan6=%s\n"
+		 "from.lan4=%s\nrefused=%s\n",
 		 m->provider, m->id, m->name, m->region, m->private_net, w4, w6, l4, o->region,
-		 o->private_net, o->wan4, o->wan6, o->lan4);
+		 o->private_net, o->wan4, o->wan6, o->lan4, o->refused);
 }
 
 static const char *errname(int r)
@@ -255,9 +255,9 @@ static void test_fetch(void)
 	CHECK_STR(addr_fmt(&inst.wan4, a), "3.120.0.7");
 	CHECK_STR(addr_fmt(&inst.lan4, a), "172.31.5.10");
 	CHECK_INT(inst.wan6.family, 0);
-	CHECK_STR(inst.origin.lan4, "/latest/meta-data/local-ipv4");
+	CHECK_STR(inst.origin.lan4, "IMDS /latest/meta-data/local-ipv4");
 	CHECK_STR(inst.origin.private_net,
-		  "/latest/meta-data/network/interfaces/macs/" MAC "/vpc-id");
+		  "IMDS /latest/meta-data/network/interfaces/macs/" MAC "/vpc-id");
 	CHECK_STR(inst.origin.wan6, "");
 }
 
@@ -356,7 +356,7 @@ static void test_ipv6_fallback(void)
 	http_fake_reset();
 	http_fake_push(-ETIMEDOUT, 0, NULL);
 	http_fake_push(0, 200, TOKEN);
-	push_instance(NULL, NULL);
+	push_instance("3.120.0.7", NULL);
 	CHECK_INT(md_aws.fetch(&cfg, &inst, err, sizeof(err)), 0);
 	CHECK(!strncmp(http_fake_request(0), "PUT http://169.254.169.254/latest/api/token\n", 44));
 	CHECK(!strncmp(http_fake_request(1), "PUT http://[fd00:ec2::254]/latest/api/token\n", 44));
@@ -364,6 +364,36 @@ static void test_ipv6_fallback(void)
 	/* no VPC: the private address is no LAN */
 	CHECK_INT(inst.lan4.family, 0);
 	CHECK_STR(inst.private_net, "");
+}
+
+/* No address to publish yet (a public IP is attached after boot): read again with the same token
+ * until there is one; at the deadline, one line naming what was sought. */
+static void test_no_usable_address(void)
+{
+	struct md_instance inst;
+	struct config cfg;
+	char err[512] = "";
+
+	cfg_init(&cfg, "", 5);
+	http_fake_reset();
+	http_fake_push(0, 200, TOKEN);
+	push_instance(NULL, NULL);
+	push_instance("3.120.0.7", NULL);
+	CHECK_INT(md_aws.fetch(&cfg, &inst, err, sizeof(err)), 0);
+	CHECK_INT(http_fake_count(), 1 + 2 * MD_AWS_N_ITEMS);
+	CHECK(!strncmp(http_fake_request(1 + MD_AWS_N_ITEMS), "GET " MD "instance-id\n", 48));
+	CHECK_STR(inst.origin.wan4, "IMDS /latest/meta-data/public-ipv4");
+
+	cfg_init(&cfg, "", 0);
+	memset(&inst, 0x5a, sizeof(inst));
+	http_fake_reset();
+	http_fake_push(0, 200, TOKEN);
+	push_instance("169.254.7.7", NULL);
+	CHECK_INT(md_aws.fetch(&cfg, &inst, err, sizeof(err)), -ENODATA);
+	CHECK_STR(err, MD ": no usable address after 0 s: no public-ipv4, no address in ipv6s, "
+			  "no local-ipv4 in a VPC; refused IMDS /latest/meta-data/public-ipv4 "
+			  "169.254.7.7/32: link-local");
+	CHECK(inst.id[0] == 0x5a);
 }
 
 static void test_oversize(void)
@@ -423,12 +453,17 @@ static void make_dmi(const char *root, const char *vendor, const char *tag, cons
 static void test_detect(void)
 {
 	char root[] = "/tmp/test-metadata-aws-XXXXXX", path[512];
+	struct config cfg;
 
 	CHECK(mkdtemp(root) != NULL);
 	CHECK(!md_aws.detect(root));
 	make_dmi(root, "Amazon EC2\n", NULL, NULL);
 	CHECK(md_aws.detect(root));
 	CHECK(!md_linode.detect(root) && !md_vultr.detect(root));
+	cfg_init(&cfg, "", 1);
+	CHECK(md_provider_select(&cfg, root) == &md_aws);
+	snprintf(cfg.provider, sizeof(cfg.provider), "aws");
+	CHECK(md_provider_select(&cfg, "/nonexistent") == &md_aws);
 	/* Nitro asset tag = instance id */
 	make_dmi(root, "Other\n", "i-0af01c0123456789a\n", NULL);
 	CHECK(md_aws.detect(root));
@@ -462,6 +497,7 @@ int main(void)
 	RUN(test_token_expired);
 	RUN(test_errors);
 	RUN(test_ipv6_fallback);
+	RUN(test_no_usable_address);
 	RUN(test_oversize);
 	RUN(test_detect);
 	return test_exit();
