@@ -27,7 +27,7 @@
 #define AWS_MD "/latest/meta-data/"
 /* origins: "IMDS /latest/meta-data/local-ipv4" */
 #define AWS_DOC "IMDS"
-/* The token is opaque and its length undocumented (56 base64 characters in practice). */
+/* The token is opaque and its length undocumented; 512 leaves room. */
 #define AWS_TOKEN_MAX 512
 /* 1..21600 are valid; a fetch takes seconds, and a 401 gets a fresh token anyway. */
 #define AWS_TOKEN_TTL "300"

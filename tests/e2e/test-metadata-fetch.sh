@@ -41,6 +41,8 @@ ip -n "$NS" link set lo up
 ip -n "$NS" addr add 169.254.169.254/32 dev lo
 # Linode's IPv6 address (reference A1); nodad: usable at once
 ip -n "$NS" -6 addr add fd00:a9fe:a9fe::1/128 dev lo nodad 2>/dev/null
+# the EC2 IMDS IPv6 endpoint (Nitro, HttpProtocolIpv6 enabled)
+ip -n "$NS" -6 addr add fd00:ec2::254/128 dev lo nodad 2>/dev/null
 
 ok() { echo "ok $1"; }
 fail() {
@@ -200,6 +202,77 @@ fi
 
 # --- Vultr: one GET /v1.json ----------------------------------------------------------------
 WANT_LOG="GET /v1.json accept=application/json status=200" fetch_doc vultr-v1json vultr vultr
+
+# --- AWS IMDSv2: token PUT, then one GET per value with the token ---------------------------
+AWS_GETS="instance-id mac local-ipv4 public-ipv4 placement/region placement/availability-zone
+network/interfaces/macs/0e:49:61:0f:c3:11/vpc-id network/interfaces/macs/0e:49:61:0f:c3:11/ipv6s
+tags/instance/Name"
+start_fake aws --provider aws --data $FIX/aws.json
+if wait_listening aws; then
+	md_fetch aws --provider aws --timeout 10
+	want=$(printf 'PUT /latest/api/token ttl=300 accept=*/* status=200\n'
+		for g in $AWS_GETS; do printf 'GET /latest/meta-data/%s token=valid accept=*/* status=200\n' "$g"; done)
+	if [ $RC = 0 ] && diff -u $FIX/aws.expected "$TMP/aws.out" && [ "$(requests aws)" = "$want" ]; then
+		ok aws-imdsv2
+	else
+		fail aws-imdsv2 "rc=$RC $(cat "$TMP/aws.stderr") $(requests aws)"
+	fi
+	# the fake's contract, as IMDSv2 with HttpTokens=required behaves
+	c() { ip netns exec "$NS" curl -s -o "$TMP/c.body" -w '%{http_code}' "$@"; }
+	T=X-aws-ec2-metadata-token
+	tok=$(ip netns exec "$NS" curl -s -X PUT -H "$T-ttl-seconds: 60" http://169.254.169.254/latest/api/token)
+	got="$(c -X PUT http://169.254.169.254/latest/api/token) \
+$(c -X PUT -H "$T-ttl-seconds: 0" http://169.254.169.254/latest/api/token) \
+$(c -X PUT -H "$T-ttl-seconds: 21601" http://169.254.169.254/latest/api/token) \
+$(c -X PUT -H "$T-ttl-seconds: 60" -H 'X-Forwarded-For: 192.0.2.1' http://169.254.169.254/latest/api/token) \
+$(c http://169.254.169.254/latest/meta-data/instance-id) \
+$(c -H "$T: AQAEAnope==" http://169.254.169.254/latest/meta-data/instance-id) \
+$(c -H "$T: $tok" http://169.254.169.254/latest/meta-data/instance-id)"
+	if [ "$got" = "400 400 400 403 401 401 200" ] && [ "$(cat "$TMP/c.body")" = i-0af01c0123456789a ]; then
+		ok aws-fake-contract
+	else
+		fail aws-fake-contract "$got"
+	fi
+	grep -qF "$tok" "$TMP/aws.log" && fail aws-log-no-token || ok aws-log-no-token
+else
+	fail aws-imdsv2 "fake did not start"
+fi
+stop_fake
+
+# --- AWS: the token stops working mid-fetch (expiry): 401, one new PUT, the same GET again ---
+start_fake awsexp --provider aws --data $FIX/aws.json --token-uses 3
+if wait_listening awsexp; then
+	md_fetch awsexp --provider aws --timeout 10
+	log=$(requests awsexp)
+	if [ $RC = 0 ] && diff -u $FIX/aws.expected "$TMP/awsexp.out" &&
+		[ "$(echo "$log" | grep -c '^PUT /latest/api/token .*status=200$')" = 3 ] &&
+		[ "$(echo "$log" | grep -c 'token=expired accept=\*/\* status=401$')" = 2 ] &&
+		echo "$log" | sed -n 5p | grep -q '^GET /latest/meta-data/public-ipv4 token=expired' &&
+		echo "$log" | sed -n 6p | grep -q '^PUT /latest/api/token' &&
+		echo "$log" | sed -n 7p | grep -q '^GET /latest/meta-data/public-ipv4 token=valid'; then
+		ok aws-token-expired-mid-fetch
+	else
+		fail aws-token-expired-mid-fetch "rc=$RC $(cat "$TMP/awsexp.stderr") $log"
+	fi
+else
+	fail aws-token-expired-mid-fetch "fake did not start"
+fi
+stop_fake
+
+# --- AWS over IPv6 only (169.254.169.254 silent): http://[fd00:ec2::254] -------------------
+start_fake aws6 --provider aws --data $FIX/aws.json --bind fd00:ec2::254
+if wait_listening aws6; then
+	md_fetch aws6 --provider aws --timeout 10
+	if [ $RC = 0 ] && diff -u $FIX/aws.expected "$TMP/aws6.out" &&
+		[ "$(requests aws6 | grep -c 'status=200$')" = 10 ]; then
+		ok aws-ipv6-fallback
+	else
+		fail aws-ipv6-fallback "rc=$RC $(cat "$TMP/aws6.stderr")"
+	fi
+else
+	fail aws-ipv6-fallback "fake did not start (IPv6 in netns?)"
+fi
+stop_fake
 
 # --- metadata not listening for the first 3 s, then up --------------------------------------
 start_fake late --provider vultr --data $FIX/vultr.json --refuse-for 3

@@ -24,11 +24,13 @@ Hetzner Cloud (--provider hetzner), data file = the /hetzner/v1/metadata tree as
   GET /hetzner/v1/metadata/<key>  a scalar as text, a list or mapping as YAML; a key the tree
                                   does not have is 404 (a server without public-ipv4)
   GET /hetzner/v1/userdata        the "userdata" text
+AWS EC2 IMDSv2 (--provider aws), data file {"meta-data": {<tree>}}: see AwsImds below.
 
-Errors use Linode's {"errors":[{"reason": ...}]} body. Faults: --refuse-for N does not listen
-for the first N seconds, --503-for N answers 503 for the first N seconds after listening,
---first-data FILE --first-for N serves FILE instead of --data for the first N seconds (a
-document that is not complete yet at early boot).
+
+Errors use Linode's {"errors":[{"reason": ...}]} body (AWS: its own). Faults: --refuse-for N
+does not listen for the first N seconds, --503-for N answers 503 for the first N seconds after
+listening, --first-data FILE --first-for N serves FILE instead of --data for the first N seconds
+(a document that is not complete yet at early boot).
 Every request is logged to --log as one line: method, path, the headers that matter and the
 status, never a token value (only whether it was valid).
 """
@@ -75,6 +77,7 @@ class State:
         self.full = data
         self.first = first
         self.tokens = {}  # token -> expiry (monotonic)
+        self.token_left = {}  # aws: token -> GETs it still answers, -1 = no limit
         self.lock = threading.Lock()
         self.log = open(args.log, "a", buffering=1) if args.log else None
         self.started = time.monotonic()
@@ -99,6 +102,16 @@ class State:
         if exp is None:
             return "invalid"
         return "valid" if time.monotonic() < exp else "expired"
+
+    def use_token(self, tok):
+        """Counts one GET against tok's --token-uses; False once it is used up."""
+        with self.lock:
+            left = self.token_left.get(tok, -1)
+            if left == 0:
+                return False
+            if left > 0:
+                self.token_left[tok] = left - 1
+        return True
 
     def write_log(self, line):
         if self.log:
@@ -145,6 +158,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 getattr(self, st.args.provider)()
             elif st.args.provider == "linode":
                 self.linode()
+            elif st.args.provider == "aws":
+                AwsImds(self).handle()
             else:
                 self.vultr()
         finally:
@@ -155,7 +170,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_request_line(self):
         st = self.server.state
         h = self.headers
-        parts = [f"{self.command} {self.path}"]
+        parts = [f"{self.command} {self.path}"] + getattr(self, "log_extra", [])
         if h.get("Accept") is not None:
             parts.append(f"accept={h.get('Accept')}")
         if h.get("Metadata-Token-Expiry-Seconds") is not None:
@@ -286,6 +301,85 @@ def hetzner_yaml(value):
     return yaml.safe_dump(value, default_flow_style=False, sort_keys=False)
 
 
+class AwsImds:
+    """EC2 IMDSv2 as an instance with HttpTokens=required answers (AWS EC2 User Guide,
+    instancedata-data-retrieval.html and "Troubleshoot IMDS"; cloud-init's test_ec2.py mock):
+
+      PUT /latest/api/token   X-aws-ec2-metadata-token-ttl-seconds: 1..21600 required (else
+                              400); a PUT carrying X-Forwarded-For is refused (403); any other
+                              method 405. The token as text/plain.
+      GET /latest/meta-data/<path>
+                              X-aws-ec2-metadata-token must be a valid, unexpired token (else
+                              401, as IMDSv1 requests get on such instances). A string is
+                              served as it is, a list one entry per line, a dict as its listing
+                              (sub-dicts with a trailing "/"); anything else 404 with IMDS's
+                              HTML body.
+    Tokens are per process, expire after their TTL, or (--token-uses N) after N GETs.
+    """
+
+    TTL_MAX = 21600
+    NOT_FOUND = ('<?xml version="1.0" encoding="iso-8859-1"?>\n<!DOCTYPE html PUBLIC '
+                 '"-//W3C//DTD XHTML 1.0 Transitional//EN"\n\t'
+                 '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+                 '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n'
+                 ' <head>\n  <title>404 - Not Found</title>\n </head>\n <body>\n'
+                 '  <h1>404 - Not Found</h1>\n </body>\n</html>\n')
+
+    def __init__(self, handler):
+        self.h = handler
+        self.st = handler.server.state
+        handler.log_extra = []
+
+    def handle(self):
+        path = self.h.path.split("?", 1)[0]
+        if path == "/latest/api/token":
+            return self.token()
+        if self.h.command != "GET":
+            return self.h.send(405, "")
+        tok = self.h.headers.get("X-aws-ec2-metadata-token")
+        state = self.st.token_state(tok)
+        if state == "valid" and not self.st.use_token(tok):
+            state = "expired"
+        self.h.log_extra.append(f"token={state}")
+        if state != "valid":
+            return self.h.send(401, "")
+        if path == "/latest/meta-data" or path.startswith("/latest/meta-data/"):
+            return self.value(path[len("/latest/meta-data"):])
+        return self.h.send(404, self.NOT_FOUND, "text/html")
+
+    def token(self):
+        ttl = self.h.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+        self.h.log_extra.append(f"ttl={ttl}")
+        if self.h.command != "PUT":
+            return self.h.send(405, "")
+        if self.h.headers.get("X-Forwarded-For") is not None:
+            return self.h.send(403, "")
+        try:
+            ttl = int(ttl)
+        except (TypeError, ValueError):
+            return self.h.send(400, "")
+        if ttl < 1 or ttl > self.TTL_MAX:
+            return self.h.send(400, "")
+        tok = base64.b64encode(secrets.token_bytes(40)).decode()
+        with self.st.lock:
+            self.st.tokens[tok] = time.monotonic() + ttl
+            self.st.token_left[tok] = self.st.args.token_uses or -1
+        return self.h.send(200, tok)
+
+    def value(self, sub):
+        node = self.st.data.get("meta-data", {})
+        for part in [p for p in sub.split("/") if p]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, str):
+            return self.h.send(200, node)
+        if isinstance(node, list):
+            return self.h.send(200, "\n".join(node))
+        if isinstance(node, dict):
+            names = [k + ("/" if isinstance(v, dict) else "") for k, v in node.items()]
+            return self.h.send(200, "\n".join(names))
+        return self.h.send(404, self.NOT_FOUND, "text/html")
+
+
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -293,7 +387,7 @@ class Server(http.server.ThreadingHTTPServer):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--provider", choices=["linode", "vultr", "digitalocean", "hetzner"], required=True)
+    ap.add_argument("--provider", choices=["linode", "vultr", "digitalocean", "hetzner", "aws"], required=True)
     ap.add_argument("--data", required=True, help="JSON file (see module doc)")
     ap.add_argument("--bind", default="169.254.169.254", help="address, fe80::...%%ifname too")
     ap.add_argument("--port", type=int, default=80)
@@ -302,6 +396,8 @@ def main():
     ap.add_argument("--503-for", type=float, default=0.0, dest="fail_503_for")
     ap.add_argument("--first-data", dest="first_data")
     ap.add_argument("--first-for", type=float, default=0.0, dest="first_for")
+    ap.add_argument("--token-uses", type=int, default=0, dest="token_uses",
+                    help="aws: a token answers this many GETs, then 401 (expiry mid-fetch)")
     args = ap.parse_args()
     with open(args.data) as f:
         data = json.load(f)
