@@ -274,7 +274,8 @@ static int aws_parse_region(struct aws_parse *ap, struct md_instance *inst)
 		aws_origin(inst->origin.region, MD_AWS_REGION, "");
 		return r;
 	}
-	/* placement/region is newer than the AZ (IMDS 2019-10-01); derive it where missing */
+	/* placement/region is a newer category than the AZ, and a Nitro instance only serves the
+	 * categories of its launch day (instancedata-data-categories): derive it where missing */
 	r = aws_str(ap, MD_AWS_AZ, az, sizeof(az), MD_CHARSET_ID);
 	if (!r)
 		r = aws_region_from_az(az, inst->region, sizeof(inst->region));

@@ -18,7 +18,7 @@ BF=${FUZZ_BUILD:-build-fuzz}
 B=$TOP/$BF
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_JOBS=${FUZZ_JOBS:-2}
-ALL="config md-linode md-vultr md-digitalocean md-hetzner record-open record-payload s3-list uapi-get nl-dump state"
+ALL="config md-linode md-vultr md-digitalocean md-hetzner md-aws record-open record-payload s3-list uapi-get nl-dump state"
 REGRESS_ONLY=0
 [ "${1:-}" = --regress-only ] && { REGRESS_ONLY=1; shift; }
 HARNESSES=${*:-$ALL}
@@ -65,6 +65,11 @@ seeds() {
 	md-hetzner) for f in tests/fixtures/metadata/hetzner/*/*; do
 			[ "$(basename "$f")" = expected ] || cp "$f" "$d/$(basename "$(dirname "$f")")-$(basename "$f")"
 		done ;;
+	md-aws) # each fixture's IMDS tree as the harness reads it (fuzz-md-aws.c)
+		for f in tests/fixtures/metadata/aws/*/meta-data.json tests/fixtures/metadata/fake/aws.json; do
+			python3 tests/fuzz/aws-seed.py "$f" >"$d/$(basename "$(dirname "$f")")-$(basename "$f" .json)"
+		done
+		for f in tests/fixtures/metadata/aws/*/token; do cp "$f" "$d/$(basename "$(dirname "$f")")-token"; done ;;
 	s3-list) for f in $(find tests/fixtures/s3/list -name '*.xml'); do cp "$f" "$d/$(echo "${f#tests/fixtures/s3/list/}" | tr / -)"; done ;;
 	uapi-get) for f in tests/fixtures/uapi/get/*/input; do cp "$f" "$d/$(basename "$(dirname "$f")")"; done ;;
 	nl-dump) cp tests/fixtures/netlink/dump-*.bin tests/fixtures/netlink/get-wg0.bin "$d/" ;;
