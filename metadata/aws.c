@@ -287,17 +287,22 @@ static int aws_parse_region(struct aws_parse *ap, struct md_instance *inst)
 	return 0;
 }
 
-/* The private address is a LAN only inside its VPC: without a vpc-id there is no zone for it. */
+/* The private address is a LAN only inside its VPC, and the VPC names a zone only together with
+ * that address (none on an IPv6-only subnet, none without a vpc-id). */
 static int aws_parse_vpc(struct aws_parse *ap, struct md_instance *inst)
 {
+	char vpc[sizeof(inst->private_net)];
 	int r;
 
-	r = aws_str(ap, MD_AWS_VPC_ID, inst->private_net, sizeof(inst->private_net), MD_CHARSET_ID);
+	r = aws_str(ap, MD_AWS_VPC_ID, vpc, sizeof(vpc), MD_CHARSET_ID);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
+	r = aws_take(ap, inst, MD_LAN4, MD_AWS_LOCAL_IPV4);
+	if (r < 0 || !inst->lan4.family)
+		return r;
+	memcpy(inst->private_net, vpc, sizeof(vpc));
 	aws_origin(inst->origin.private_net, MD_AWS_VPC_ID, ap->mac);
-	/* absent on an IPv6-only subnet */
-	return aws_take(ap, inst, MD_LAN4, MD_AWS_LOCAL_IPV4);
+	return 0;
 }
 
 static int aws_parse_wan(struct aws_parse *ap, struct md_instance *inst)
