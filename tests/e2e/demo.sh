@@ -1,7 +1,7 @@
 #!/bin/bash
 # make demo: the seed's fleet (3 Linode + 3 Vultr nodes) plus a Linode VPC pair and a Vultr VPC 2.0
-# pair, a DigitalOcean VPC pair and a Hetzner Cloud private-network pair on this machine,
-# meshed by clique-boot alone: each node reads its own fake metadata service, publishes a sealed record to a real
+# pair, a DigitalOcean VPC pair, a Hetzner Cloud private-network pair and an AWS EC2 pair in one
+# VPC on this machine, meshed by clique-boot alone: each node reads its own fake metadata service, publishes a sealed record to a real
 # Ceph radosgw bucket, reads the others' and brings up wg0 (wireguard-go; no kernel module here).
 # Prints the ping matrix and every node's peers, then removes everything it started.
 set -eu
@@ -9,7 +9,7 @@ set -eu
 P=cbdemo
 BIN=$(cd "$(dirname "$0")/../.." && pwd)/build/clique-boot
 . "$(dirname "$0")/fleet.sh"
-NODES="$NODES $VPC_NODES $CLOUD_NODES"
+NODES="$NODES $VPC_NODES $CLOUD_NODES $AWS_NODES"
 N=$(echo $NODES | wc -w)
 trap 'echo; echo "cleaning up (namespaces, radosgw, daemons)"; fleet_down' EXIT
 
@@ -28,7 +28,8 @@ for n in $NODES; do run_node "$n" refresh --refresh || { cat "$ST/logs/run-$n-re
 fleet_log "mesh formed"
 echo
 echo "ping matrix over wg0 (10.15.0.x = Linode, 10.15.1.x = Vultr; .7 and .8 in a VPC):"
-echo "(10.15.6.x = DigitalOcean, one VPC; 10.15.7.x = Hetzner, one private network)"
+echo "(10.15.6.x = DigitalOcean, one VPC; 10.15.7.x = Hetzner, one private network;"
+echo " 10.15.8.x = AWS, one VPC)"
 ping_matrix && echo "all $((N * (N - 1))) ordered pairs reach each other" || echo "some pairs failed"
 echo
 for n in $NODES; do

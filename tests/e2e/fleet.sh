@@ -446,3 +446,60 @@ hz_metadata_json() {
    "network": "10.0.0.0/16", "subnet": "10.0.0.0/24", "gateway": "10.0.0.1"}]}
 EOF
 }
+
+# --- AWS EC2 (issue 15): a1, a2 in one VPC (vpc_of "avpc", its own bridge), region eu-west-1,
+# each with a fake IMDSv2 (tests/fakes/metadata.py --provider aws) and DMI sys_vendor
+# "Amazon EC2" + board_asset_tag = the instance id, as on Nitro. Not in the default NODES (the
+# lifecycle tests count six); test-mesh.sh and demo.sh add $AWS_NODES. On EC2 the public IPv4
+# is a 1:1 NAT of the internet gateway and not on the instance; here it sits on eth0 (no
+# netfilter on this machine), which changes nothing for the endpoint a peer is given.
+# This block keeps to itself: it extends the helpers above by wrapping them.
+AWS_NODES="a1 a2"
+AWS_VPC=vpc-0a1b2c3d4e5f60718
+is_aws() { case $1 in a[0-9]) return 0 ;; esac; return 1; }
+# aws_wrap NAME: keeps NAME as _aws_NAME, for a NAME() that handles AWS nodes first
+aws_wrap() { eval "$(declare -f "$1" | sed "1s/^$1 /_aws_$1 /")"; }
+aws_wrap cloud_of
+cloud_of() { if is_aws "$1"; then echo aws; else _aws_cloud_of "$1"; fi; }
+aws_wrap wan_ip
+wan_ip() { if is_aws "$1"; then echo "198.51.100.8$(idx_of "$1")"; else _aws_wan_ip "$1"; fi; }
+aws_wrap mesh_ip
+mesh_ip() { if is_aws "$1"; then echo "10.15.8.$(idx_of "$1")"; else _aws_mesh_ip "$1"; fi; }
+aws_wrap vpc_of
+vpc_of() { if is_aws "$1"; then echo avpc; else _aws_vpc_of "$1"; fi; }
+aws_wrap vpc_ip
+vpc_ip() { if is_aws "$1"; then echo "10.20.1.$(idx_of "$1")"; else _aws_vpc_ip "$1"; fi; }
+aws_instance_id() { echo "i-0af01c01234567$(idx_of "$1")a$(idx_of "$1")"; }
+aws_mac() { echo "0e:49:61:0f:c3:1$(idx_of "$1")"; }
+aws_wrap node_up
+node_up() {
+	_aws_node_up "$1"
+	is_aws "$1" || return 0
+	on "$1" sh -ec "echo 'Amazon EC2' >/sys/class/dmi/id/sys_vendor
+		echo $(aws_instance_id "$1") >/sys/class/dmi/id/board_asset_tag"
+}
+aws_wrap metadata_json
+# The IMDS tree in the shape of tests/fixtures/metadata/fake/aws.json (AWS instance metadata
+# categories; cloud-init test_ec2.py): one NIC in the VPC, its public IPv4, a Name tag.
+metadata_json() {
+	local n=$1 i mac
+	is_aws "$n" || { _aws_metadata_json "$n"; return; }
+	i=$(idx_of "$n")
+	mac=$(aws_mac "$n")
+	cat <<EOF
+{"meta-data": {
+ "ami-id": "ami-0abcdef1234567890", "instance-id": "$(aws_instance_id "$n")",
+ "instance-type": "t3.micro", "local-hostname": "ip-10-20-1-$i.eu-west-1.compute.internal",
+ "local-ipv4": "$(vpc_ip "$n")", "mac": "$mac",
+ "network": {"interfaces": {"macs": {"$mac": {"device-number": "0",
+  "interface-id": "eni-0123456789abcdef$i", "local-ipv4s": "$(vpc_ip "$n")", "mac": "$mac",
+  "public-ipv4s": "$(wan_ip "$n")", "subnet-id": "subnet-0123456789abcdef0",
+  "subnet-ipv4-cidr-block": "10.20.1.0/24", "vpc-id": "$AWS_VPC",
+  "vpc-ipv4-cidr-block": "10.20.0.0/16"}}}},
+ "placement": {"availability-zone": "eu-west-1a", "availability-zone-id": "euw1-az3",
+  "region": "eu-west-1"},
+ "public-ipv4": "$(wan_ip "$n")",
+ "services": {"domain": "amazonaws.com", "partition": "aws"},
+ "tags": {"instance": {"Name": "aws-$i"}}}}
+EOF
+}

@@ -1,7 +1,7 @@
 #!/bin/bash
 # e2e (issues 2, 15): the seed's six-node, two-cloud fleet plus a Linode VPC pair and a Vultr
 # VPC 2.0 pair (fleet.sh VPC_NODES), a DigitalOcean VPC pair and a Hetzner private-network pair
-# (CLOUD_NODES) forms a mesh by itself.
+# (CLOUD_NODES) and an AWS pair in one VPC (AWS_NODES) forms a mesh by itself.
 # Each node runs clique-boot once in random order, then --refresh once; then:
 # every ordered pair pings over WireGuard, LAN endpoints exactly inside a shared private network
 # (the Linode private LAN, each VPC), equal PSKs on both ends, only ciphertext in the bucket,
@@ -13,7 +13,7 @@ P=cbmesh$$ # per run: concurrent `make check`s in one tree must not share namesp
 BIN=$(cd "$(dirname "$0")/../.." && pwd)/${BUILD:-build}/clique-boot
 . "$(dirname "$0")/fleet.sh"
 trap fleet_down EXIT
-NODES="$NODES $VPC_NODES $CLOUD_NODES"
+NODES="$NODES $VPC_NODES $CLOUD_NODES $AWS_NODES"
 N=$(echo $NODES | wc -w)
 PAIRS=$((N * (N - 1)))
 fails=0
@@ -269,6 +269,42 @@ EOF
 done
 [ $dry_ok = 1 ] && ok "--dry-run --json on d2, h1: zone keyed by the VPC subnet / network_id, the origin of each address, one LAN peer" ||
 	fail "dry-run json (digitalocean, hetzner)"
+
+# --- AWS (issue 15): IMDSv2 as the real service wants it, and what a1 took from it
+aws_ok=1
+for n in $AWS_NODES; do
+	log=$(grep -v '^listening' "$ST/logs/metadata-$n.req")
+	echo "$log" | grep -q '^PUT /latest/api/token ttl=300 .*status=200$' || aws_ok=0
+	[ "$(echo "$log" | grep -c '^GET /latest/meta-data/.* token=valid .*status=200$')" -ge 8 ] || aws_ok=0
+	# every GET of clique-boot carried a valid token (fleet.sh's readiness probe asks "GET /")
+	! echo "$log" | grep -q '^GET /latest/.*token=\(absent\|invalid\|expired\)' || aws_ok=0
+done
+[ $aws_ok = 1 ] && ok "aws nodes: IMDSv2 token PUT (TTL 300), every GET with a valid token" ||
+	fail "aws IMDSv2 requests"
+want=""
+for m in $NODES; do [ "$m" = a1 ] || want="$want $(node_name "$m")=$(want_endpoint a1 "$m")"; done
+if on a1 "$BIN" --config "$ST/nodes/a1/clique.conf" --root "$ST/nodes/a1/root" --dry-run --json \
+	>"$ST/logs/dry-a1.json" 2>"$ST/logs/dry-a1.err" &&
+	$PY - "$ST/logs/dry-a1.json" "$AWS_VPC" "$(aws_mac a1)" $want <<'EOF'; then
+import json, sys
+d = json.load(open(sys.argv[1]))
+vpc, mac, want = sys.argv[2], sys.argv[3], dict(w.split("=") for w in sys.argv[4:])
+s, md = d["self"], "IMDS /latest/meta-data/"
+assert s["name"] == "aws-1" and s["zone"] == "aws/eu-west-1/" + vpc, s
+o = s["origin"]
+assert o["region"] == md + "placement/region", o
+assert o["private_net"] == md + f"network/interfaces/macs/{mac}/vpc-id", o
+assert o["lan"] == md + "local-ipv4" and o["wan"] == md + "public-ipv4" and o["wan6"] == "", o
+assert o["zone"] == f"provider + {o['region']} + {o['private_net']}", o
+assert len(d["peers"]) == len(want)
+for p in d["peers"]:
+    assert p["endpoint"] == want[p["name"]], (p, want[p["name"]])
+EOF
+	ok "--dry-run --json on a1: zone aws/eu-west-1/<vpc-id>, each address and the zone traced to its IMDS path, aws-2 over the VPC"
+else
+	cat "$ST/logs/dry-a1.err"
+	fail "aws dry-run json"
+fi
 
 echo "# $fails failed checks"
 [ $fails = 0 ]
