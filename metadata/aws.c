@@ -394,6 +394,22 @@ static bool aws_detect(const char *sysfs_root)
 	return !md_read_dmi(sysfs_root, "product_uuid", v, sizeof(v)) && aws_detect_uuid(v);
 }
 
+/*
+ * IMDS sends the PUT's answer with an IP TTL (hop limit) of HttpPutResponseHopLimit, 1 unless
+ * the AMI or launch template says 2 (EKS, containers): run from a container or another network
+ * namespace behind a bridge, the answer dies on the way and the PUT just times out.
+ */
+static void aws_hint_hop_limit(struct md_http *h)
+{
+	char was[768];
+
+	snprintf(was, sizeof(was), "%s", h->err ? h->err : "");
+	md_set_err(h->err, h->errlen,
+		   "%s; no IMDSv2 token: behind a bridge or in a container the PUT answer needs "
+		   "HttpPutResponseHopLimit 2 or more",
+		   was);
+}
+
 static int aws_get_token(struct md_http *h, char *token, size_t tokenlen)
 {
 	static const struct http_header hdrs[] = {
@@ -404,6 +420,8 @@ static int aws_get_token(struct md_http *h, char *token, size_t tokenlen)
 	int r;
 
 	r = md_http_request(h, "PUT", "/latest/api/token", hdrs, 1, &body);
+	if (r == -ETIMEDOUT)
+		aws_hint_hop_limit(h);
 	if (r < 0)
 		return r;
 	r = md_aws_parse_token(body.data, body.len, token, tokenlen);

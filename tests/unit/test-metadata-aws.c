@@ -337,6 +337,15 @@ static void test_errors(void)
 	CHECK_STR(err, "http://md/latest/meta-data/public-ipv4: malformed value "
 		       "'<html>\\x0a<body>'");
 
+	/* no answer to the PUT at all: the hop limit is the usual suspect */
+	cfg_init(&cfg, "http://md/", 0);
+	http_fake_reset();
+	CHECK_INT(md_aws.fetch(&cfg, &inst, err, sizeof(err)), -ETIMEDOUT);
+	CHECK_STR(err, "http://md/latest/api/token: fake: Connection refused (gave up after 0 s); "
+		       "no IMDSv2 token: behind a bridge or in a container the PUT answer needs "
+		       "HttpPutResponseHopLimit 2 or more");
+	cfg_init(&cfg, "http://md/", 5);
+
 	/* instance-id is never 404 on EC2 */
 	http_fake_reset();
 	http_fake_push(0, 200, TOKEN);
