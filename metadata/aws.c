@@ -100,7 +100,7 @@ int md_aws_parse_mac(const char *buf, size_t len, char *ret_mac, size_t maclen)
 
 /* One parse: the answers, the MAC once validated, and which item failed. */
 struct aws_parse {
-	const struct md_aws_body *items;
+	const struct md_doc *items;
 	char mac[18];
 	enum md_aws_item bad;
 };
@@ -109,7 +109,7 @@ struct aws_parse {
  * one clean value (then ap->bad = i). */
 static int aws_item(struct aws_parse *ap, enum md_aws_item i, size_t *ret_len)
 {
-	const struct md_aws_body *b = &ap->items[i];
+	const struct md_doc *b = &ap->items[i];
 	int r;
 
 	if (!b->data)
@@ -201,7 +201,7 @@ static int aws_take(struct aws_parse *ap, struct md_instance *inst, enum md_fiel
 /* ipv6s: one address per line; every line must be one, the first usable host is the node's. */
 static int aws_take_ipv6s(struct aws_parse *ap, struct md_instance *inst)
 {
-	const struct md_aws_body *b = &ap->items[MD_AWS_IPV6S];
+	const struct md_doc *b = &ap->items[MD_AWS_IPV6S];
 	char path[MD_ORIGIN_MAX];
 	const char *p, *end, *nl;
 	struct ip_prefix a;
@@ -329,7 +329,7 @@ static void aws_parse_name(struct aws_parse *ap, struct md_instance *inst)
 
 static int aws_parse_ids(struct aws_parse *ap, struct md_instance *inst)
 {
-	const struct md_aws_body *m = &ap->items[MD_AWS_MAC];
+	const struct md_doc *m = &ap->items[MD_AWS_MAC];
 	int r;
 
 	r = aws_str(ap, MD_AWS_INSTANCE_ID, inst->id, sizeof(inst->id), MD_CHARSET_ID);
@@ -343,7 +343,7 @@ static int aws_parse_ids(struct aws_parse *ap, struct md_instance *inst)
 	return r;
 }
 
-int md_aws_parse(const struct md_aws_body items[MD_AWS_N_ITEMS], struct md_instance *ret,
+int md_aws_parse(const struct md_doc items[MD_AWS_N_ITEMS], struct md_instance *ret,
 		 enum md_aws_item *ret_bad)
 {
 	struct aws_parse ap = {.items = items};
@@ -450,7 +450,7 @@ static int aws_get(struct md_http *h, char *token, size_t tokenlen, const char *
 
 /* GETs every item in md_aws_paths[] order (the MAC comes before the paths that need it). */
 static int aws_get_items(struct md_http *h, char *token, size_t tokenlen, struct buf bodies[],
-			 struct md_aws_body items[])
+			 struct md_doc items[])
 {
 	char mac[18] = "", path[MD_ORIGIN_MAX], url[MD_URL_MAX];
 	size_t i;
@@ -482,11 +482,11 @@ static int aws_get_items(struct md_http *h, char *token, size_t tokenlen, struct
 }
 
 /* "<url>: malformed value '<quoted>'", the value cut short: one line for the journal. */
-static void aws_bad_item(struct md_http *h, const struct md_aws_body items[], enum md_aws_item bad)
+static void aws_bad_item(struct md_http *h, const struct md_doc items[], enum md_aws_item bad)
 {
 	char path[MD_ORIGIN_MAX], url[MD_URL_MAX], quoted[96], mac[18] = "";
-	const struct md_aws_body *b = &items[bad];
-	const struct md_aws_body *m = &items[MD_AWS_MAC];
+	const struct md_doc *b = &items[bad];
+	const struct md_doc *m = &items[MD_AWS_MAC];
 
 	if (m->data)
 		(void)md_aws_parse_mac(m->data, m->len, mac, sizeof(mac));
@@ -503,7 +503,7 @@ struct aws_session {
 
 static int aws_once(struct md_http *h, void *userdata, struct md_instance *ret)
 {
-	struct md_aws_body items[MD_AWS_N_ITEMS] = {{0}};
+	struct md_doc items[MD_AWS_N_ITEMS] = {{0}};
 	struct buf bodies[MD_AWS_N_ITEMS] = {{0}};
 	enum md_aws_item bad = MD_AWS_INSTANCE_ID;
 	struct aws_session *s = userdata;

@@ -56,8 +56,7 @@ struct md_provider {
 		     size_t errlen);
 };
 
-extern const struct md_provider md_linode, md_vultr, md_digitalocean, md_hetzner, md_aws,
-	md_static;
+extern const struct md_provider md_linode, md_vultr, md_digitalocean, md_hetzner, md_aws, md_static;
 /* NULL-terminated, in detection order; md_static is last and never auto-detected. */
 extern const struct md_provider *const md_providers[];
 
@@ -113,18 +112,13 @@ enum md_aws_item {
 	MD_AWS_NAME_TAG,
 	MD_AWS_N_ITEMS,
 };
-/* An answer's body; data NULL when the path answered 404. */
-struct md_aws_body {
-	const char *data;
-	size_t len;
-};
 /* Paths relative to /latest/meta-data/; "%s" stands for the MAC (md_aws_parse_mac). */
 extern const char *const md_aws_paths[MD_AWS_N_ITEMS];
 int md_aws_parse_token(const char *buf, size_t len, char *ret_token, size_t tokenlen);
 int md_aws_parse_mac(const char *buf, size_t len, char *ret_mac, size_t maclen);
 /* instance-id, mac and a region (placement/region, else derived from a plain AZ) are required;
  * a 404 elsewhere means "none". On failure *ret_bad (may be NULL) names the item at fault. */
-int md_aws_parse(const struct md_aws_body items[MD_AWS_N_ITEMS], struct md_instance *ret,
+int md_aws_parse(const struct md_doc items[MD_AWS_N_ITEMS], struct md_instance *ret,
 		 enum md_aws_item *ret_bad);
 
 #endif

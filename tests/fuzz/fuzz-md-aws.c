@@ -7,7 +7,7 @@
 
 #include "fuzz-md.h"
 
-static void split(const char *buf, size_t size, struct md_aws_body items[MD_AWS_N_ITEMS])
+static void split(const char *buf, size_t size, struct md_doc items[MD_AWS_N_ITEMS])
 {
 	const char *p = buf, *end = buf + size, *sep;
 	size_t i;
@@ -17,14 +17,14 @@ static void split(const char *buf, size_t size, struct md_aws_body items[MD_AWS_
 		if (!sep)
 			sep = end;
 		if (!(sep - p == 1 && *p == 0x1f))
-			items[i] = (struct md_aws_body){p, sep - p};
+			items[i] = (struct md_doc){p, sep - p};
 		p = sep + 1;
 	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct md_aws_body items[MD_AWS_N_ITEMS] = {{0}};
+	struct md_doc items[MD_AWS_N_ITEMS] = {{0}};
 	struct md_instance md, before;
 	char *buf = fuzz_dup(data, size), tok[64] = "", mac[18] = "";
 	int r;

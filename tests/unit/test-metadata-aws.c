@@ -1,8 +1,7 @@
 /*
- * The aws provider: every case under tests/fixtures/metadata/aws/ through the pure parsers
- * (meta-data.json is the IMDS tree, served one path per GET), then fetch() against the scripted
- * http fake (token dance, 404 as "none", a 401 that needs a fresh token, the IPv6 base) and
- * detect() against a fake sysfs tree.
+ * The aws provider's fetch() against the scripted http fake (token dance, 404 as "none", a 401
+ * that needs a fresh token, the IPv6 base, no usable address) and detect() against a fake sysfs
+ * tree; its fixtures (tests/fixtures/metadata/aws/) run in test-metadata.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,178 +19,6 @@
 #include "../../metadata/provider.h"
 #include "../fakes/http-fake.h"
 #include "test.h"
-
-#define FIXTURES "tests/fixtures/metadata/aws"
-
-/* The body IMDS would answer for path (under meta-data/) in tree: a string as it is, a list one
- * entry per line, a directory as its listing; NULL (404) when absent or null. */
-static char *imds_body(json_t *tree, const char *path, size_t *ret_len)
-{
-	char *copy = strdup(path), *part, *save = NULL, *out;
-	json_t *node = tree, *v;
-	size_t i, len = 0;
-
-	for (part = strtok_r(copy, "/", &save); part && node; part = strtok_r(NULL, "/", &save))
-		node = json_is_object(node) ? json_object_get(node, part) : NULL;
-	free(copy);
-	if (json_is_string(node)) {
-		*ret_len = json_string_length(node);
-		out = malloc(*ret_len + 1);
-		memcpy(out, json_string_value(node), *ret_len + 1);
-		return out;
-	}
-	if (!json_is_array(node))
-		return NULL;
-	out = strdup("");
-	json_array_foreach(node, i, v)
-	{
-		out = realloc(out, len + json_string_length(v) + 2);
-		len += sprintf(out + len, "%s%s", i ? "\n" : "", json_string_value(v));
-	}
-	*ret_len = len;
-	return out;
-}
-
-static void fmt_addr(const struct ip_addr *a, char *out)
-{
-	out[0] = '\0';
-	if (a->family)
-		addr_fmt(a, out);
-}
-
-static void fmt_instance(const struct md_instance *m, char *out, size_t outlen)
-{
-	char w4[ADDR_STRLEN], w6[ADDR_STRLEN], l4[ADDR_STRLEN];
-	const struct md_origin *o = &m->origin;
-
-	fmt_addr(&m->wan4, w4);
-	fmt_addr(&m->wan6, w6);
-	fmt_addr(&m->lan4, l4);
-	snprintf(out, outlen,
-		 "provider=%s\nid=%s\nname=%s\nregion=%s\nprivate_net=%s\nwan4=%s\nwan6=%s\n"
-		 "lan4=%s\nfrom.region=%s\nfrom.private_net=%s\nfrom.wan4=%s\nfrom.wan6=%s\n"
-		 "from.lan4=%s\nrefused=%s\n",
-		 m->provider, m->id, m->name, m->region, m->private_net, w4, w6, l4, o->region,
-		 o->private_net, o->wan4, o->wan6, o->lan4, o->refused);
-}
-
-static const char *errname(int r)
-{
-	return r == -EINVAL ? "EINVAL" : r == -EMSGSIZE ? "EMSGSIZE" : "other";
-}
-
-/* The token file, when there is one: "token=<tok>\n" or "error=...\n". */
-static void run_token(const char *dir, char *out, size_t outlen)
-{
-	char path[640], tok[600] = "untouched", buf[1024];
-	size_t n;
-	FILE *f;
-	int r;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "%s/token", dir);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	r = md_aws_parse_token(buf, n, tok, sizeof(tok));
-	if (r < 0 && strcmp(tok, "untouched"))
-		r = -EFAULT;
-	snprintf(out, outlen, r < 0 ? "token-error=%s\n" : "token=%s\n", r < 0 ? errname(r) : tok);
-}
-
-static int run_case(const char *dir, char *out, size_t outlen)
-{
-	struct md_aws_body items[MD_AWS_N_ITEMS] = {{0}};
-	char *bodies[MD_AWS_N_ITEMS] = {0}, path[640], mac[18] = "", sub[128];
-	enum md_aws_item bad = MD_AWS_N_ITEMS;
-	struct md_instance inst, before;
-	json_t *tree;
-	size_t i, used;
-	int r;
-
-	run_token(dir, out, outlen);
-	used = strlen(out);
-	snprintf(path, sizeof(path), "%s/meta-data.json", dir);
-	tree = json_load_file(path, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
-	if (!tree)
-		return -ENOENT;
-	for (i = 0; i < MD_AWS_N_ITEMS; i++) {
-		snprintf(sub, sizeof(sub), md_aws_paths[i], mac);
-		bodies[i] = imds_body(tree, sub, &items[i].len);
-		items[i].data = bodies[i];
-		if (i == MD_AWS_MAC && bodies[i])
-			(void)md_aws_parse_mac(bodies[i], items[i].len, mac, sizeof(mac));
-	}
-	memset(&inst, 0x5a, sizeof(inst));
-	before = inst;
-	r = md_aws_parse(items, &inst, &bad);
-	if (r < 0 && memcmp(&before, &inst, sizeof(inst)))
-		r = -EFAULT;
-	if (!r)
-		fmt_instance(&inst, out + used, outlen - used);
-	else if (bad < MD_AWS_N_ITEMS) {
-		snprintf(sub, sizeof(sub), md_aws_paths[bad], mac);
-		snprintf(out + used, outlen - used, "error=%s item=%s\n", errname(r), sub);
-	}
-	for (i = 0; i < MD_AWS_N_ITEMS; i++)
-		free(bodies[i]);
-	json_decref(tree);
-	return 0;
-}
-
-static char *slurp(const char *path)
-{
-	char *data = NULL;
-	size_t len = 0;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return NULL;
-	if (getdelim(&data, &len, '\0', f) < 0) {
-		free(data);
-		data = NULL;
-	}
-	fclose(f);
-	return data;
-}
-
-static int cmp_dirent(const struct dirent **a, const struct dirent **b)
-{
-	return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static void run_fixtures(void)
-{
-	char dir[512], path[600], got[4096], *want;
-	struct dirent **ents;
-	int n, i, before;
-
-	n = scandir(FIXTURES, &ents, NULL, cmp_dirent);
-	CHECK(n > 10);
-	for (i = 0; i < n; i++) {
-		before = test_failures;
-		snprintf(dir, sizeof(dir), FIXTURES "/%s", ents[i]->d_name);
-		snprintf(path, sizeof(path), "%s/expected", dir);
-		if (ents[i]->d_type != DT_DIR || ents[i]->d_name[0] == '.') {
-			free(ents[i]);
-			continue;
-		}
-		want = slurp(path);
-		CHECK(want != NULL);
-		CHECK_INT(run_case(dir, got, sizeof(got)), 0);
-		if (want && strcmp(got, want)) {
-			fprintf(stderr, "%s:\n--- want\n%s--- got\n%s", path, want, got);
-			test_failures++;
-		}
-		printf("%s fixtures/aws/%s\n", before == test_failures ? "ok" : "FAIL",
-		       ents[i]->d_name);
-		free(want);
-		free(ents[i]);
-	}
-	free(ents);
-}
 
 static void cfg_init(struct config *cfg, const char *url, unsigned timeout)
 {
@@ -408,7 +235,7 @@ static void test_no_usable_address(void)
 
 static void test_oversize(void)
 {
-	struct md_aws_body items[MD_AWS_N_ITEMS] = {{0}};
+	struct md_doc items[MD_AWS_N_ITEMS] = {{0}};
 	struct md_instance inst;
 	char tok[64], *big = malloc(MD_MAX_BODY + 1);
 
@@ -417,8 +244,8 @@ static void test_oversize(void)
 		return;
 	memset(big, 'a', MD_MAX_BODY + 1);
 	CHECK_INT(md_aws_parse_token(big, MD_MAX_BODY + 1, tok, sizeof(tok)), -EMSGSIZE);
-	items[MD_AWS_INSTANCE_ID] = (struct md_aws_body){big, MD_MAX_BODY + 1};
-	items[MD_AWS_MAC] = (struct md_aws_body){MAC, 17};
+	items[MD_AWS_INSTANCE_ID] = (struct md_doc){big, MD_MAX_BODY + 1};
+	items[MD_AWS_MAC] = (struct md_doc){MAC, 17};
 	CHECK_INT(md_aws_parse(items, &inst, NULL), -EMSGSIZE);
 	CHECK_INT(md_aws_parse_token("", 0, tok, sizeof(tok)), -EINVAL);
 	CHECK_INT(md_aws_parse_token("\n", 1, tok, sizeof(tok)), -EINVAL);
@@ -502,7 +329,6 @@ static void test_detect(void)
 
 int main(void)
 {
-	run_fixtures();
 	RUN(test_fetch);
 	RUN(test_token_expired);
 	RUN(test_errors);

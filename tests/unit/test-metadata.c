@@ -1,5 +1,5 @@
 /*
- * Metadata providers: every case directory under tests/fixtures/metadata/{linode,vultr} through
+ * Metadata providers: every case directory under tests/fixtures/metadata/<provider> through
  * the pure parsers, then fetch() against the scripted http fake (retry, fallback, errors),
  * detect() against a fake sysfs tree, static, selection and overrides.
  */
@@ -164,6 +164,80 @@ static int run_hetzner(const char *dir, struct md_instance *inst)
 	return r;
 }
 
+/* The body AWS IMDS answers for path (under meta-data/) in tree: a string as it is, a list one
+ * entry per line; NULL (404) when absent or anything else (cloud-init test_ec2.py's mock). */
+static char *imds_body(json_t *tree, const char *path, size_t *ret_len)
+{
+	char *copy = strdup(path), *part, *save = NULL, *out;
+	json_t *node = tree, *v;
+	size_t i, len = 0;
+
+	for (part = strtok_r(copy, "/", &save); part && node; part = strtok_r(NULL, "/", &save))
+		node = json_is_object(node) ? json_object_get(node, part) : NULL;
+	free(copy);
+	if (json_is_string(node)) {
+		*ret_len = json_string_length(node);
+		return memcpy(malloc(*ret_len + 1), json_string_value(node), *ret_len + 1);
+	}
+	if (!json_is_array(node))
+		return NULL;
+	out = strdup("");
+	json_array_foreach(node, i, v)
+	{
+		out = realloc(out, len + json_string_length(v) + 2);
+		len += sprintf(out + len, "%s%s", i ? "\n" : "", json_string_value(v));
+	}
+	*ret_len = len;
+	return out;
+}
+
+/* AWS: token (optional) and meta-data.json, the IMDS tree; a parse error names its item. */
+static int run_aws(const char *dir, struct md_instance *inst, char *out, size_t outlen)
+{
+	struct md_doc items[MD_AWS_N_ITEMS] = {{0}};
+	char *bodies[MD_AWS_N_ITEMS] = {NULL}, path[1024], mac[18] = "", sub[128], tok[600];
+	enum md_aws_item bad = MD_AWS_N_ITEMS;
+	struct md_instance before = *inst;
+	json_t *tree;
+	size_t i, len;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/token", dir);
+	r = read_file(path, &bodies[0], &len);
+	if (!r)
+		r = md_aws_parse_token(bodies[0], len, tok, sizeof(tok));
+	free(bodies[0]);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	snprintf(out, outlen, r ? "" : "token=%s\n", tok);
+	snprintf(path, sizeof(path), "%s/meta-data.json", dir);
+	tree = json_load_file(path, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+	if (!tree)
+		return -EBADMSG;
+	for (i = 0; i < MD_AWS_N_ITEMS; i++) {
+		snprintf(sub, sizeof(sub), md_aws_paths[i], mac);
+		bodies[i] = imds_body(tree, sub, &items[i].len);
+		items[i].data = bodies[i];
+		if (i == MD_AWS_MAC && bodies[i])
+			(void)md_aws_parse_mac(bodies[i], items[i].len, mac, sizeof(mac));
+	}
+	r = md_aws_parse(items, inst, &bad);
+	if (r < 0 && memcmp(&before, inst, sizeof(before)))
+		r = -EFAULT;
+	len = strlen(out);
+	if (r == -EINVAL && bad < MD_AWS_N_ITEMS) {
+		snprintf(sub, sizeof(sub), md_aws_paths[bad], mac);
+		snprintf(out + len, outlen - len, "error=EINVAL item=%s\n", sub);
+		r = 0;
+	} else if (!r) {
+		fmt_instance(inst, out + len, outlen - len);
+	}
+	for (i = 0; i < MD_AWS_N_ITEMS; i++)
+		free(bodies[i]);
+	json_decref(tree);
+	return r;
+}
+
 static int run_case(const char *area, const char *dir, char *out, size_t outlen)
 {
 	struct md_instance inst;
@@ -173,6 +247,8 @@ static int run_case(const char *area, const char *dir, char *out, size_t outlen)
 
 	memset(&inst, 0x5a, sizeof(inst));
 	out[0] = '\0';
+	if (!strcmp(area, "aws"))
+		return run_aws(dir, &inst, out, outlen);
 	if (!strcmp(area, "digitalocean") || !strcmp(area, "hetzner")) {
 		r = area[0] == 'h' ? run_hetzner(dir, &inst)
 				   : run_parser(dir, "v1.json", md_digitalocean_parse, &inst);
@@ -955,6 +1031,7 @@ int main(void)
 	run_fixtures("vultr");
 	run_fixtures("digitalocean");
 	run_fixtures("hetzner");
+	run_fixtures("aws");
 	RUN(test_oversize);
 	RUN(test_copy_str);
 	RUN(test_linode_fetch);
