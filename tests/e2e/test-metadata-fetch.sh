@@ -207,35 +207,31 @@ WANT_LOG="GET /v1.json accept=application/json status=200" fetch_doc vultr-v1jso
 AWS_GETS="instance-id mac local-ipv4 public-ipv4 placement/region
 network/interfaces/macs/0e:49:61:0f:c3:11/vpc-id network/interfaces/macs/0e:49:61:0f:c3:11/ipv6s
 tags/instance/Name"
-start_fake aws --provider aws --data $FIX/aws.json
-if wait_listening aws; then
-	md_fetch aws --provider aws --timeout 10
-	want=$(printf 'PUT /latest/api/token ttl=300 accept=*/* status=200\n'
-		for g in $AWS_GETS; do printf 'GET /latest/meta-data/%s token=valid accept=*/* status=200\n' "$g"; done)
-	if [ $RC = 0 ] && diff -u $FIX/aws.expected "$TMP/aws.out" && [ "$(requests aws)" = "$want" ]; then
-		ok aws-imdsv2
-	else
-		fail aws-imdsv2 "rc=$RC $(cat "$TMP/aws.stderr") $(requests aws)"
-	fi
-	# the fake's contract, as IMDSv2 with HttpTokens=required behaves
+WANT_LOG=$(echo "PUT /latest/api/token ttl=300 accept=*/* status=200"
+	for g in $AWS_GETS; do echo "GET /latest/meta-data/$g token=valid accept=*/* status=200"; done
+) fetch_doc aws-imdsv2 aws aws
+
+# the fake's contract, as IMDSv2 with HttpTokens=required behaves
+start_fake awsc --provider aws --data $FIX/aws.json
+if wait_listening awsc; then
 	c() { ip netns exec "$NS" curl -s -o "$TMP/c.body" -w '%{http_code}' "$@"; }
 	T=X-aws-ec2-metadata-token
-	tok=$(ip netns exec "$NS" curl -s -X PUT -H "$T-ttl-seconds: 60" http://169.254.169.254/latest/api/token)
-	got="$(c -X PUT http://169.254.169.254/latest/api/token) \
-$(c -X PUT -H "$T-ttl-seconds: 0" http://169.254.169.254/latest/api/token) \
-$(c -X PUT -H "$T-ttl-seconds: 21601" http://169.254.169.254/latest/api/token) \
-$(c -X PUT -H "$T-ttl-seconds: 60" -H 'X-Forwarded-For: 192.0.2.1' http://169.254.169.254/latest/api/token) \
-$(c http://169.254.169.254/latest/meta-data/instance-id) \
-$(c -H "$T: AQAEAnope==" http://169.254.169.254/latest/meta-data/instance-id) \
-$(c -H "$T: $tok" http://169.254.169.254/latest/meta-data/instance-id)"
+	U=http://169.254.169.254/latest
+	tok=$(ip netns exec "$NS" curl -s -X PUT -H "$T-ttl-seconds: 60" $U/api/token)
+	got="$(c -X PUT $U/api/token) $(c -X PUT -H "$T-ttl-seconds: 0" $U/api/token) \
+$(c -X PUT -H "$T-ttl-seconds: 21601" $U/api/token) \
+$(c -X PUT -H "$T-ttl-seconds: 60" -H 'X-Forwarded-For: 192.0.2.1' $U/api/token) \
+$(c $U/meta-data/instance-id) $(c -H "$T: AQAEAnope==" $U/meta-data/instance-id) \
+$(c -H "$T: $tok" $U/meta-data/instance-id)"
 	if [ "$got" = "400 400 400 403 401 401 200" ] && [ "$(cat "$TMP/c.body")" = i-0af01c0123456789a ]; then
 		ok aws-fake-contract
 	else
 		fail aws-fake-contract "$got"
 	fi
-	grep -qF "$tok" "$TMP/aws.log" && fail aws-log-no-token || ok aws-log-no-token
+	# the log says whether a token was valid, never what it was
+	grep -qF "$tok" "$TMP/awsc.log" && fail aws-log-no-token || ok aws-log-no-token
 else
-	fail aws-imdsv2 "fake did not start"
+	fail aws-fake-contract "fake did not start"
 fi
 stop_fake
 
