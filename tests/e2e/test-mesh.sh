@@ -100,7 +100,7 @@ for n in $NODES; do
 	[ "$(on "$n" wg show wg0 peers | wc -l)" = $((N - 1)) ] || { echo "  $n has not $((N - 1)) peers"; ep_ok=0; }
 done
 echo "# LAN paths:${lan_pairs:-}"
-[ $ep_ok = 1 ] && ok "LAN endpoints inside the Linode LAN, Linode VPC 7001, the Vultr VPC 2.0, the DigitalOcean VPC and Hetzner network $HZ_NETWORK, WAN across" ||
+[ $ep_ok = 1 ] && ok "LAN endpoints inside the Linode LAN, Linode VPC 7001, the Vultr VPC 2.0, the DigitalOcean VPC, Hetzner network $HZ_NETWORK and the AWS VPC, WAN across" ||
 	fail "endpoints"
 psk_ok=1
 for a in $NODES; do
