@@ -380,6 +380,20 @@ static bool aws_detect_uuid(const char *uuid)
 	return n == 8 && !strncasecmp(uuid + 6, "ec", 2) && uuid[4] == '2';
 }
 
+/* "i-" and 8 or 17 lower-case hex digits */
+static bool aws_is_instance_id(const char *v)
+{
+	size_t i, n = strlen(v);
+
+	if (strncmp(v, "i-", 2) || (n != 10 && n != 19))
+		return false;
+	for (i = 2; i < n; i++) {
+		if (!aws_hex(v[i]))
+			return false;
+	}
+	return true;
+}
+
 static bool aws_detect(const char *sysfs_root)
 {
 	char v[64];
@@ -387,17 +401,17 @@ static bool aws_detect(const char *sysfs_root)
 	/* Nitro: DMI vendor "Amazon EC2", asset tag = the instance id (identify_ec2_instances) */
 	if (!md_read_dmi(sysfs_root, "sys_vendor", v, sizeof(v)) && !strcmp(v, "Amazon EC2"))
 		return true;
-	if (!md_read_dmi(sysfs_root, "board_asset_tag", v, sizeof(v)) && !strncmp(v, "i-", 2) &&
-	    strlen(v) >= 10)
+	if (!md_read_dmi(sysfs_root, "board_asset_tag", v, sizeof(v)) && aws_is_instance_id(v))
 		return true;
 	/* Xen HVM: product_uuid (root-only) starts with ec2; PV guests have no DMI at all */
 	return !md_read_dmi(sysfs_root, "product_uuid", v, sizeof(v)) && aws_detect_uuid(v);
 }
 
 /*
- * IMDS sends the PUT's answer with an IP TTL (hop limit) of HttpPutResponseHopLimit, 1 unless
- * the AMI or launch template says 2 (EKS, containers): run from a container or another network
- * namespace behind a bridge, the answer dies on the way and the PUT just times out.
+ * IMDS sends the PUT's answer with an IP TTL (hop limit) of the instance's
+ * HttpPutResponseHopLimit, 1 unless raised (launch template, account default, an AMI registered
+ * for IMDSv2 only): run from a container or another network namespace behind a bridge, the
+ * answer dies on the way and the PUT just times out.
  */
 static void aws_hint_hop_limit(struct md_http *h)
 {

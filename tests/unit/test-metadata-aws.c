@@ -306,6 +306,12 @@ static void test_detect(void)
 	CHECK(md_aws.detect(root));
 	make_dmi(root, "Other\n", "i-\n", NULL);
 	CHECK(!md_aws.detect(root));
+	make_dmi(root, "Other\n", "i-0af01c01\n", NULL);
+	CHECK(md_aws.detect(root));
+	make_dmi(root, "Other\n", "i-0AF01C0123456789A\n", NULL);
+	CHECK(!md_aws.detect(root));
+	make_dmi(root, "Other\n", "i-inventory\n", NULL);
+	CHECK(!md_aws.detect(root));
 	/* Xen HVM: "Xen" vendor, the UUID in either byte order (AWS identify_ec2_instances) */
 	make_dmi(root, "Xen\n", NULL, "ec2e1916-9099-7caf-fd21-012345abcdef\n");
 	CHECK(md_aws.detect(root));
