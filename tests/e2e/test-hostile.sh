@@ -4,7 +4,7 @@
 # key, our address, outside the network, injection attempts in names -- are each skipped with
 # one warning naming the object, the rest of the mesh comes up, and no unit file carries any
 # injected content. Then hostile metadata documents over real HTTP (malformed, or without a
-# usable address; Vultr JSON and Hetzner YAML): refused with exit 69, nothing
+# usable address; Vultr JSON, Hetzner YAML, AWS IMDSv2 values): refused with exit 69, nothing
 # written. Prints "ok <check>" / "FAIL <check>"; 77 = skipped (not root).
 set -u
 [ "$(id -u)" = 0 ] || { echo "SKIPPED: needs root (network namespaces)"; exit 77; }
@@ -210,39 +210,51 @@ md_case "region of 5000 bytes" "$H/md-long.json"
 $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); d["interfaces"]=[{"ipv4":{"address":"169.254.7.7"},"ipv6":{"address":"2001:db8:200::","prefix":"64"}}]; json.dump(d,open(sys.argv[2],"w"))' "$good" "$H/md-noaddr.json"
 md_case "link-local IPv4 and an IPv6 network only" "$H/md-noaddr.json"
 
-# The same for Hetzner's YAML documents: v1 becomes a Hetzner server (provider = hetzner; the
-# fake serves a string value as it is, so a hostile document is served byte for byte)
-hz_case() { # NAME PYTHON: v1 boots from scratch against the Hetzner tree changed by PYTHON (d)
-	local name=$1
-	hz_metadata_json h1 | $PY -c 'import json, sys
+# The same for the per-key clouds: v1 becomes a Hetzner server (YAML documents) or an AWS
+# instance (IMDSv2 values); the fakes serve a string value as it is, byte for byte.
+cloud_case() { # PROVIDER NODE PATH NAME PYTHON: v1 boots from scratch as PROVIDER against
+	# NODE's tree (fleet.sh metadata_json) changed by PYTHON (d); the error names PATH
+	local prov=$1 node=$2 path=$3 name=$4 log
+	metadata_json "$node" | $PY -c 'import json, sys
 d = json.load(sys.stdin)
 exec(sys.argv[1])
-json.dump(d, open(sys.argv[2], "w"))' "$2" "$H/hz-$name.json"
+json.dump(d, open(sys.argv[2], "w"))' "$5" "$H/$prov-$name.json"
 	kill "$(cat "$ST/pids/metadata-v1")" 2>/dev/null
 	sleep 0.2
-	on_bg v1 metadata-v1 "$PY" "$TOP/tests/fakes/metadata.py" --provider hetzner \
-		--data "$H/hz-$name.json" --log "$ST/logs/metadata-v1.req"
+	on_bg v1 metadata-v1 "$PY" "$TOP/tests/fakes/metadata.py" --provider "$prov" \
+		--data "$H/$prov-$name.json" --log "$ST/logs/metadata-v1.req"
 	wait_metadata v1 >/dev/null
 	rm -rf "$ST/nodes/v1/root"
-	timed_run v1 "hz-$name"
+	sed -i '/^provider = /d' "$ST/nodes/v1/clique.conf"
+	echo "provider = $prov" >>"$ST/nodes/v1/clique.conf"
+	timed_run v1 "$prov-$name"
+	log=$ST/logs/run-v1-$prov-$name.log
 	written=$(find "$ST/nodes/v1/root" -type f ! -name lock 2>/dev/null | wc -l)
-	lines=$(wc -l <"$ST/logs/run-v1-hz-$name.log")
+	lines=$(wc -l <"$log")
 	if [ $RC = 69 ] && [ "$written" = 0 ] && [ "$lines" = 1 ] && [ "$MS" -lt 6000 ] &&
-		grep -q "^clique-boot: metadata (hetzner): http://169.254.169.254/hetzner/v1/metadata" \
-			"$ST/logs/run-v1-hz-$name.log"; then
-		ok "hetzner metadata $name: exit 69 in $MS ms: $(cut -c1-120 "$ST/logs/run-v1-hz-$name.log")"
+		grep -q "^clique-boot: metadata ($prov): http://169.254.169.254$path" "$log"; then
+		ok "$prov metadata $name: exit 69 in $MS ms: $(cut -c1-120 "$log")"
 	else
-		fail "hetzner metadata $name" "rc=$RC files=$written lines=$lines ms=$MS"
-		show_log "$ST/logs/run-v1-hz-$name.log"
+		fail "$prov metadata $name" "rc=$RC files=$written lines=$lines ms=$MS"
+		show_log "$log"
 	fi
 }
-grep -q '^provider' "$ST/nodes/v1/clique.conf" || echo 'provider = hetzner' >>"$ST/nodes/v1/clique.conf"
+hz_case() { cloud_case hetzner h1 /hetzner/v1/metadata "$@"; }
 hz_case yaml-aliases 'd["private-networks"] = "".join("l%d: &l%d [*l%d, *l%d, *l%d]\n" % (i + 1, i + 1, i, i, i) for i in range(9)).replace("*l0, *l0, *l0", "lol")'
 hz_case yaml-100-deep 'd["network-config"] = "".join("  " * i + "k:\n" for i in range(100))'
 hz_case network-config-8MiB 'd["network-config"] = "version: 1\n" + "# " + "x" * (8 << 20) + "\n"'
 hz_case hostname-newline 'd["hostname"] = "evil\nPrivateKey=x"'
 hz_case instance-id-path 'd["instance-id"] = "../../etc"'
 hz_case private-network-flow-mapping 'd["private-networks"] = "- {ip: 10.0.0.2, network_id: 1}\n"'
+# AWS: each value its own GET with the token
+aws_case() { cloud_case aws a1 /latest/meta-data/ "$@"; }
+aws_case html-as-public-ipv4 'd["meta-data"]["public-ipv4"] = "<html><body><h1>404 - Not Found</h1></body></html>"'
+aws_case instance-id-newline 'd["meta-data"]["instance-id"] = "i-0af01c0123456789a\nPrivateKey=x"'
+aws_case local-ipv4-8MiB 'd["meta-data"]["local-ipv4"] = "10.20.1.1" + " " * (8 << 20)'
+aws_case mac-upper-case 'd["meta-data"]["mac"] = "0E:49:61:0F:C3:11"'
+aws_case region-path 'd["meta-data"]["placement"]["region"] = "../../etc"'
+# well-formed, but no address that is a host and no VPC: retried until metadata_timeout
+aws_case link-local-only 'd["meta-data"]["public-ipv4"] = "169.254.7.7"; del d["meta-data"]["network"]'
 
 echo "# $fails failed checks"
 [ $fails = 0 ]
