@@ -303,7 +303,10 @@ def hetzner_yaml(value):
 
 class AwsImds:
     """EC2 IMDSv2 as an instance with HttpTokens=required answers (AWS EC2 User Guide,
-    instancedata-data-retrieval.html and "Troubleshoot IMDS"; cloud-init's test_ec2.py mock):
+    instancedata-data-retrieval.html; the 2019 AWS Security Blog post "Add defense in depth
+    against open firewalls, reverse proxies, and SSRF vulnerabilities with enhancements to the
+    EC2 Instance Metadata Service" for X-Forwarded-For; re:Post "troubleshoot instance metadata"
+    for 400/401/403; cloud-init's test_ec2.py mock for the tree):
 
       PUT /latest/api/token   X-aws-ec2-metadata-token-ttl-seconds: 1..21600 required (else
                               400); a PUT carrying X-Forwarded-For is refused (403); any other
