@@ -37,31 +37,45 @@ data "vultr_object_storage_cluster" "mesh" {
     name   = "region"
     values = [var.vultr_region]
   }
+  filter {
+    name   = "deploy"
+    values = ["yes"]
+  }
+}
+
+# tier_id is required since terraform-provider-vultr 2.24.0; the tier is looked up by its slug
+data "vultr_object_storage_tier" "mesh" {
+  count = var.storage == "vultr" ? 1 : 0
+  filter {
+    name   = "slug"
+    values = [var.vultr_storage_tier]
+  }
 }
 
 resource "vultr_object_storage" "mesh" {
   count      = var.storage == "vultr" ? 1 : 0
   cluster_id = data.vultr_object_storage_cluster.mesh[0].id
+  tier_id    = data.vultr_object_storage_tier.mesh[0].id
   label      = "clique-mesh"
 }
 
-resource "aws_s3_bucket" "vultr" {
-  count    = var.storage == "vultr" ? 1 : 0
-  provider = aws.vultr_s3
-  bucket   = random_id.bucket.hex
+resource "vultr_object_storage_bucket" "mesh" {
+  count             = var.storage == "vultr" ? 1 : 0
+  object_storage_id = vultr_object_storage.mesh[0].id
+  name              = random_id.bucket.hex
 }
 
 locals {
-  # Path-style endpoint without the bucket: the bucket's host name minus "<bucket>."
-  # (Linode: read it, do not construct it; terraform-provider-linode ComputeS3EndpointFromBucket).
+  # Path-style endpoint without the bucket (Linode: the provider's s3_endpoint, the API's own
+  # endpoint for the region, or the bucket's host name minus "<bucket>." where the API has none).
   bucket = var.storage == "linode" ? {
-    endpoint   = "https://${trimprefix(linode_object_storage_bucket.mesh[0].hostname, "${linode_object_storage_bucket.mesh[0].label}.")}"
+    endpoint   = "https://${linode_object_storage_bucket.mesh[0].s3_endpoint}"
     name       = linode_object_storage_bucket.mesh[0].label
     access_key = linode_object_storage_key.mesh[0].access_key
     secret_key = linode_object_storage_key.mesh[0].secret_key
     } : {
     endpoint   = "https://${vultr_object_storage.mesh[0].s3_hostname}"
-    name       = aws_s3_bucket.vultr[0].bucket
+    name       = vultr_object_storage_bucket.mesh[0].name
     access_key = vultr_object_storage.mesh[0].s3_access_key
     secret_key = vultr_object_storage.mesh[0].s3_secret_key
   }
@@ -69,6 +83,7 @@ locals {
   # user_data values shared by every node; address is per node (the seed's layout)
   clique = {
     deb_url         = var.deb_url
+    deb_sha256      = var.deb_sha256
     bucket_endpoint = local.bucket.endpoint
     bucket          = local.bucket.name
     bucket_region   = "us-east-1" # SigV4 scope; Ceph RGW does not check it

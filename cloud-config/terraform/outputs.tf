@@ -1,7 +1,12 @@
 output "mesh" {
   description = "Each node's mesh address and public IPv4: ping the mesh addresses from any node"
   value = merge(
-    { for i, n in linode_instance.node : n.label => { mesh_address = "10.15.0.${i + 1}", public_ipv4 = n.ip_address, private_ipv4 = n.private_ip_address } },
+    # ipv4 holds the public and the private address (ip_address is deprecated in provider 3.x)
+    { for i, n in linode_instance.node : n.label => {
+      mesh_address = "10.15.0.${i + 1}"
+      public_ipv4  = try(sort([for ip in n.ipv4 : ip if ip != n.private_ip_address])[0], null)
+      private_ipv4 = n.private_ip_address
+    } },
     { for i, n in vultr_instance.node : n.label => { mesh_address = "10.15.1.${i + 1}", public_ipv4 = n.main_ip } },
   )
 }

@@ -3,6 +3,15 @@ variable "deb_url" {
   type        = string
 }
 
+variable "deb_sha256" {
+  description = "sha256 of that .deb (sha256sum build-deb/clique-boot_*.deb): a node installs the download only if it matches"
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.deb_sha256))
+    error_message = "deb_sha256 must be 64 lowercase hex digits (the first field of sha256sum's output)."
+  }
+}
+
 variable "storage" {
   description = "Which cloud holds the mesh bucket: linode (a bucket and a key limited to it) or vultr (an Object Storage subscription)"
   type        = string
@@ -40,6 +49,12 @@ variable "vultr_region" {
   description = "Region of the Vultr nodes (the seed: sgp) and of a Vultr bucket"
   type        = string
   default     = "sgp"
+}
+
+variable "vultr_storage_tier" {
+  description = "Slug of the Vultr Object Storage tier for storage = vultr (vultr-cli object-storage tier list); it must be offered in vultr_region"
+  type        = string
+  default     = "tier_010k_5000m"
 }
 
 variable "vultr_plan" {

@@ -5,8 +5,13 @@
 # 3 Linode (ap-south, g6-nanode-1) + 3 Vultr (sgp, vc2-1c-1gb), the bucket and its keys made by
 # Terraform, random_bytes for the mesh key, user_data from cloud-config/*.yaml with exactly the
 # variables those templates use, the seed's addresses, and an output of each node's address.
-# Not checked: `terraform fmt` (formatting is by hand) and `terraform validate` (provider
-# schemas). Prints "ok <check>" / "FAIL <check>".
+# Provider schemas (issue 14): every resource, data source, provider block and attribute
+# reference is checked against terraform-schema.tsv, rows read from each provider's source at
+# the exact version versions.tf pins (terraform-schema.js: required, unknown and deprecated
+# arguments, count-ed blocks included); broken copies of the configuration show that each kind of
+# mistake is caught. Not checked: `terraform fmt` (formatting is by hand), expression types, and
+# what only the provider's API can say (a tier offered in a region). Prints "ok <check>" /
+# "FAIL <check>".
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -25,10 +30,11 @@ if [ ! -f "$NPMDIR/node_modules/@cdktf/hcl2json/package.json" ] ||
 		{ echo "FAIL terraform: npm install @cdktf/hcl2json@$HCL2JSON_VERSION"; exit 1; }
 fi
 
-NODE_PATH=$NPMDIR/node_modules node - "$top/cloud-config" <<'EOF'
+NODE_PATH=$NPMDIR/node_modules node - "$top/cloud-config" "$top/tests/packaging" <<'EOF'
 const fs = require("fs"), path = require("path");
 const { parse } = require("@cdktf/hcl2json");
 const dir = process.argv[2], tfdir = path.join(dir, "terraform");
+const schema = require(path.join(process.argv[3], "terraform-schema.js"));
 let fails = 0;
 const ok = (m) => console.log(`ok terraform: ${m}`);
 const fail = (m) => { console.log(`FAIL terraform: ${m}`); fails++; };
@@ -48,7 +54,9 @@ const check = (m, c) => (c ? ok(m) : fail(m));
 		ok(`${f} parses as HCL2`);
 		for (const [k, v] of Object.entries(j)) {
 			if (Array.isArray(doc[k])) doc[k].push(...[].concat(v));
-			else for (const [t, body] of Object.entries(v)) doc[k][t] = Object.assign(doc[k][t] || {}, body);
+			else
+				for (const [t, body] of Object.entries(v))
+					doc[k][t] = Array.isArray(body) ? (doc[k][t] || []).concat(body) : Object.assign(doc[k][t] || {}, body);
 		}
 	}
 	// the parser does catch a syntax error
@@ -104,6 +112,56 @@ const check = (m, c) => (c ? ok(m) : fail(m));
 	check("output mesh: each node's mesh address", mesh.includes("mesh_address") &&
 		mesh.includes("linode_instance.node") && mesh.includes("vultr_instance.node"));
 	check("mesh_key output is sensitive", doc.output.mesh_key?.[0]?.sensitive === true);
+
+	// provider schemas at the pinned versions
+	const table = schema.loadTable(path.join(process.argv[3], "terraform-schema.tsv"));
+	const errs = schema.check(doc, table);
+	for (const e of errs) fail(`schema: ${e}`);
+	const pins = Object.entries(table.pins).map(([s, v]) => `${s} ${v}`).join(", ");
+	if (!errs.length) ok(`every provider pinned and every block and reference matches its schema (${pins})`);
+	// each kind of mistake, made in a copy, is caught
+	const broken = [
+		["a count-ed resource (count = 0 by default) without a required argument",
+			(d) => delete d.resource.vultr_object_storage.mesh[0].tier_id,
+			"vultr_object_storage.mesh: missing required argument tier_id"],
+		["a required argument of a nested block",
+			(d) => delete d.resource.linode_object_storage_key.mesh[0].bucket_access[0].permissions,
+			"missing required argument bucket_access.permissions"],
+		["a required block of a data source",
+			(d) => delete d.data.vultr_object_storage_tier.mesh[0].filter,
+			"data.vultr_object_storage_tier.mesh: missing required argument filter"],
+		["an unknown argument", (d) => (d.resource.random_id.bucket[0].bytes = 4),
+			"random_id.bucket: unknown argument bytes"],
+		["a deprecated argument", (d) => (d.resource.linode_object_storage_bucket.mesh[0].cluster = "ap-south-1"),
+			"linode_object_storage_bucket.mesh: deprecated argument cluster"],
+		["neither of an exactly-one group", (d) => delete d.resource.linode_object_storage_bucket.mesh[0].region,
+			"exactly one of region, cluster must be set (0 are)"],
+		["a deprecated attribute", (d) => (d.output.x = [{ value: "${linode_instance.node[0].ip_address}" }]),
+			"linode_instance.node: deprecated attribute ip_address"],
+		["a deprecated attribute through a for variable",
+			(d) => (d.output.x = [{ value: "${{ for n in linode_instance.node : n.label => n.ip_address }}" }]),
+			"linode_instance.node (as n): deprecated attribute ip_address"],
+		["an attribute that does not exist", (d) => (d.output.x = [{ value: "${vultr_object_storage.mesh[0].hostname}" }]),
+			"vultr_object_storage.mesh: no attribute hostname"],
+		["a provider version range", (d) => (d.terraform[0].required_providers[0].vultr.version = "~> 2.19"),
+			'provider vultr: version "~> 2.19" is not pinned'],
+		["a provider missing from required_providers", (d) => delete d.terraform[0].required_providers[0].random,
+			"provider random: not in required_providers"],
+		["a resource type without rows", (d) => (d.resource.aws_s3_bucket = { b: [{ bucket: "x" }] }),
+			"aws_s3_bucket.b: no rows for resource aws_s3_bucket"],
+	];
+	for (const [what, mutate, want] of broken) {
+		const d = structuredClone(doc);
+		try {
+			mutate(d);
+		} catch (e) {
+			fail(`schema check catches ${what}: the configuration changed (${e.message})`);
+			continue;
+		}
+		const got = schema.check(d, table);
+		check(`schema check catches ${what}` + (got.some((e) => e.includes(want)) ? "" : `: wanted '${want}', got ${JSON.stringify(got)}`),
+			got.some((e) => e.includes(want)));
+	}
 	process.exit(fails ? 1 : 0);
 })();
 EOF

@@ -173,6 +173,7 @@ s3 -q mb "s3://$DIST" >>"$WORK/rgw.log" 2>&1 || die "s3cmd mb $DIST"
 s3 -q put --acl-public "$DEB" "s3://$DIST/" >>"$WORK/rgw.log" 2>&1 || die "s3cmd put the .deb"
 DEB_URL=http://$FB_HUB:7480/$DIST/$(basename "$DEB")
 ip netns exec "$HUB" curl -fsS -o /dev/null "$DEB_URL" || die "the .deb is not publicly readable at $DEB_URL"
+DEB_SHA256=$(sha256sum "$DEB" | cut -d' ' -f1) # the user_data installs only this .deb
 # the Debian mirror the image's sources.list names
 ip netns exec "$HUB" "$PY" -m http.server "$FB_MIRROR_PORT" --bind "$FB_HUB" --directory "$FB_MIRROR" \
 	>"$WORK/mirror.log" 2>&1 &
@@ -185,7 +186,7 @@ for v in $VMS; do
 	metadata_json "$v" >"$d/metadata.json"
 	ip netns exec "$P-$v" "$PY" tests/fakes/metadata.py --provider "$v" --data "$d/metadata.json" \
 		--bind 169.254.169.254 --port 80 --log "$d/metadata.log" >"$d/metadata.out" 2>&1 &
-	render "cloud-config/$v.yaml" "$d/seed/user-data" "deb_url=$DEB_URL" \
+	render "cloud-config/$v.yaml" "$d/seed/user-data" "deb_url=$DEB_URL" "deb_sha256=$DEB_SHA256" \
 		"bucket_endpoint=http://$FB_HUB:7480" "bucket=$BUCKET" bucket_region=us-east-1 \
 		"access_key=$ACCESS_KEY" "secret_key=$SECRET_KEY" "mesh_key=$MESH_KEY" \
 		"address=$(mesh "$v")" listen_port=51871 || die "rendering cloud-config/$v.yaml"
