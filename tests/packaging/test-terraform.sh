@@ -81,9 +81,9 @@ const check = (m, c) => (c ? ok(m) : fail(m));
 	check("mesh key from random_bytes (32 bytes, base64)",
 		res("random_bytes", "mesh_key")?.length === 32 &&
 		JSON.stringify(doc.locals).includes("random_bytes.mesh_key.base64"));
-	check("bucket and keys made by Terraform (linode_object_storage_bucket/key, vultr_object_storage)",
+	check("bucket and keys made by Terraform (linode_object_storage_bucket/key, vultr_object_storage(_bucket))",
 		res("linode_object_storage_bucket", "mesh") && res("linode_object_storage_key", "mesh") &&
-		res("vultr_object_storage", "mesh"));
+		res("vultr_object_storage", "mesh") && res("vultr_object_storage_bucket", "mesh"));
 
 	// user_data: templatefile() of the two cloud-config templates, with exactly their variables
 	const locals = Object.assign({}, ...doc.locals);
