@@ -89,7 +89,7 @@ wrong=$(printf '%s' "$sum" | tr 0-9a-f 1-9a-f0)
 # runcmd CLOUD SHA256 UFW_STATE: renders with a file:// deb_url, writes the runcmd script as
 # cloud-init does and runs it; its output in $d/out, what remains in /run in $d/run-left
 runcmd() {
-	python3 "$top/tests/fakes/templatefile.py" "cloud-config/$1.yaml" "$d/rc.yaml" "${vars[@]}" \
+	/usr/bin/python3 "$top/tests/fakes/templatefile.py" "cloud-config/$1.yaml" "$d/rc.yaml" "${vars[@]}" \
 		"deb_url=file://$d/pkg.deb" "deb_sha256=$2" &&
 		/usr/bin/python3 -c 'import sys, yaml, cloudinit.util as u
 open(sys.argv[2], "w").write(u.shellify(yaml.safe_load(open(sys.argv[1]))["runcmd"]))' \
