@@ -484,6 +484,7 @@ static const struct config_key config_keys[] = {
 	    .expect = "an S3 secret key", .twin = "secret_key_file"),
 	KEY("secret_key_file", parse_abspath, secret_key_file, .expect = "an absolute path",
 	    .twin = "secret_key", .insecure_bit = CONFIG_INSECURE_SECRET_KEY_FILE),
+	KEY("ca_file", parse_abspath, ca_file, .expect = "an absolute path"),
 	KEY("prefix", parse_prefix, prefix, .flags = CONFIG_KEY_EMPTY,
 	    .expect = "empty or a relative key prefix like clique/"),
 	KEY("mesh_key", parse_mesh_key, mesh_key, .flags = CONFIG_KEY_SECRET,
@@ -904,6 +905,29 @@ static bool config_has_inline_secret(const struct config *cfg)
 	return cfg->access_key[0] || cfg->secret_key[0] || cfg->has_mesh_key;
 }
 
+/* curl reads the bundle only at the first https request: a bad path is a config error now. */
+static int config_check_ca_file(const struct config *cfg, struct config_error *err)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	if (!cfg->ca_file[0])
+		return 0;
+	fd = open(cfg->ca_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		r = -errno;
+	else if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	if (fd >= 0)
+		close(fd);
+	if (r < 0)
+		config_errorf(err, 0, "cannot read ca_file '%s': %s", cfg->ca_file,
+			      r == -EINVAL ? "not a regular file" : strerror(-r));
+	return r;
+}
+
 int config_load(struct config *cfg, const char *path, char *const *envp, struct config_error *err)
 {
 	bool insecure = false;
@@ -933,6 +957,9 @@ int config_load(struct config *cfg, const char *path, char *const *envp, struct 
 	if (r < 0)
 		goto out;
 	r = config_check(cfg, err);
+	if (r < 0)
+		goto out;
+	r = config_check_ca_file(cfg, err);
 out:
 	sodium_memzero(buf, CONFIG_FILE_MAX + 1);
 	free(buf);
@@ -994,6 +1021,8 @@ int config_check(struct config *cfg, struct config_error *err)
 		config_errorf(err, 0, "provider = static needs instance_id and region");
 		return -EINVAL;
 	}
+	if (!cfg->ca_file[0] && !strncmp(cfg->bucket_endpoint, "https://", 8))
+		strcpy(cfg->ca_file, CONFIG_CA_FILE_DEFAULT);
 	return 0;
 }
 

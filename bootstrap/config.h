@@ -13,6 +13,9 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/clique/clique.conf"
 #define CONFIG_PATH_MAX 256
+/* Where ca-certificates keeps the bundle on Debian 11-13 and Ubuntu 20.04-24.04 alike
+ * (update-ca-certificates(8)): the default of ca_file for https endpoints. */
+#define CONFIG_CA_FILE_DEFAULT "/etc/ssl/certs/ca-certificates.crt"
 
 enum config_backend {
 	CONFIG_BACKEND_AUTO,
@@ -29,8 +32,9 @@ struct config {
 	uint32_t bucket_parallel; /* GETs in flight (curl multi); default 16 */
 	uint32_t bucket_timeout;  /* seconds for all bucket requests of a run; 0 = no limit */
 	char access_key[128];
-	char secret_key[128]; /* secret: wiped by config_wipe() */
-	char prefix[128];     /* object name prefix, "" or ending in '/'; default "clique/" */
+	char secret_key[128];	       /* secret: wiped by config_wipe() */
+	char ca_file[CONFIG_PATH_MAX]; /* PEM CA bundle for https; "" = none needed (http) */
+	char prefix[128]; /* object name prefix, "" or ending in '/'; default "clique/" */
 	/* mesh */
 	uint8_t mesh_key[32]; /* secret */
 	bool has_mesh_key;
@@ -101,9 +105,10 @@ int config_apply_env(struct config *cfg, char *const *envp, struct config_error 
  * cfg->insecure_files for files others can read. */
 int config_load_secrets(struct config *cfg, struct config_error *err);
 /* Reads the file (missing file: -ENOENT, err->text left empty), then env, then *_file
- * secrets, then config_check(). cfg must have been set up with config_init() (and root). */
+ * secrets, then config_check(), then checks that ca_file is a readable file. cfg must have been set up with config_init() (and root). */
 int config_load(struct config *cfg, const char *path, char *const *envp, struct config_error *err);
-/* Cross-field checks after everything is applied (required keys, address inside network ...). */
+/* Cross-field checks after everything is applied (required keys, address inside network ...).
+ * An https endpoint without ca_file gets CONFIG_CA_FILE_DEFAULT. */
 int config_check(struct config *cfg, struct config_error *err);
 /* Path under --root: out = root + path. With a root, path must be absolute and free of ".."
  * components (-EINVAL); -ENAMETOOLONG when out is too small. */

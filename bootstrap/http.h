@@ -29,13 +29,17 @@ struct http_response {
 	struct buf body;
 	char etag[128];	 /* ETag header as sent (quotes kept), "" if none */
 	time_t date;	 /* Date header, 0 if none or unparsable */
-	char error[160]; /* transport error text (curl's), "" on success */
+	char error[160]; /* transport error text ("TLS certificate not trusted (...)", curl's) */
 };
 
 int http_global_init(void);
 void http_global_cleanup(void);
+/* The PEM bundle that https requests verify against, alone (copied; NULL or "": curl's build
+ * default). Minimum TLS 1.2, host name checked, always. 0 or -ENOMEM. */
+int http_set_ca_file(const char *path);
 /*
  * 0 when a response arrived, whatever its status. -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH,
+ * -EPROTO (TLS certificate refused, CA file unusable: not worth a retry),
  * -EIO (other transport failures), -EMSGSIZE (body over max_response), -ENOMEM.
  * resp must be freed with http_response_free() in every case.
  */

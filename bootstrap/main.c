@@ -270,6 +270,13 @@ static void load_config(struct run *run)
 	warn_insecure_files(run);
 	if (run->cfg.env_unknown[0])
 		log_warnx("environment: %s names no config key; ignored", run->cfg.env_unknown);
+	if (http_set_ca_file(run->cfg.ca_file) < 0)
+		die(run, EX_OSERR, "out of memory");
+	if (run->opt.mode != RUN_MODE_STATUS && !strncmp(run->cfg.bucket_endpoint, "http://", 7))
+		log_warnx(
+			"bucket_endpoint %s is plain http: bucket traffic is neither encrypted nor "
+			"authenticated (use https)",
+			run->cfg.bucket_endpoint);
 	r = config_path(&run->cfg, run->cfg.state_dir, run->state_dir, sizeof(run->state_dir));
 	if (r < 0)
 		die(run, EX_CONFIG, "state_dir: path too long");
@@ -1466,8 +1473,9 @@ int main(int argc, char **argv)
 	build_mesh(&run);
 	if (run.opt.dry_run) {
 		print_dry_run(&run);
+		r = run.bucket_failed ? EX_TEMPFAIL : EX_OK; /* the mesh shown is the cache's */
 		run_free(&run);
-		return EX_OK;
+		return r;
 	}
 	publish_self(&run);
 	write_units(&run);

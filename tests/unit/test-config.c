@@ -82,9 +82,13 @@ static const struct kv good[] = {
 	{"access_key_file", "/etc/clique/access_key"},
 	{"secret_key_file", "/etc/clique/secret_key"},
 	{"mesh_key_file", "/etc/clique/mesh_key"},
+	{"ca_file", "/etc/pki/tls/certs/ca-bundle.crt"},
 };
 
 static const struct kv bad[] = {
+	{"ca_file", ""},
+	{"ca_file", "certs/ca.pem"},
+	{"ca_file", "/etc/../ca.pem"},
 	{"bucket_endpoint", ""},
 	{"bucket_endpoint", "ftp://host"},
 	{"bucket_endpoint", "https://"},
@@ -575,6 +579,22 @@ static void test_load_and_files(void)
 	CHECK_INT(config_load(&cfg, conf, NULL, &err), 0);
 	CHECK_INT(cfg.insecure_files, 0);
 
+	/* a ca_file that cannot be read is named with its key (curl would only fail later) */
+	snprintf(envbuf, sizeof(envbuf), "CLIQUE_CA_FILE=%s/none.pem", dir);
+	envp[0] = envbuf;
+	config_init(&cfg);
+	CHECK_INT(config_load(&cfg, conf, envp, &err), -ENOENT);
+	CHECK(strstr(err.text, "cannot read ca_file '") != NULL);
+	CHECK(strstr(err.text, "/none.pem': No such file or directory") != NULL);
+	snprintf(envbuf, sizeof(envbuf), "CLIQUE_CA_FILE=%s", dir);
+	config_init(&cfg);
+	CHECK_INT(config_load(&cfg, conf, envp, &err), -EINVAL);
+	CHECK(strstr(err.text, "': not a regular file") != NULL);
+	snprintf(envbuf, sizeof(envbuf), "CLIQUE_CA_FILE=%s", conf);
+	config_init(&cfg);
+	CHECK_INT(config_load(&cfg, conf, envp, &err), 0);
+	envp[0] = NULL;
+
 	unlink(conf);
 	config_init(&cfg);
 	CHECK_INT(config_load(&cfg, conf, NULL, &err), -ENOENT);
@@ -639,6 +659,18 @@ static void test_check(void)
 	CHECK(strstr(err.text, "instance_id") != NULL);
 	CHECK_INT(check_text(BASE "provider = static\ninstance_id = x\n", &err), -EINVAL);
 	CHECK_INT(check_text(BASE "provider = static\ninstance_id = x\nregion = r\n", &err), 0);
+
+	/* ca_file: the ca-certificates bundle for https, nothing needed for http, or as set */
+	config_init(&cfg);
+	CHECK_INT(config_parse(&cfg, BASE, strlen(BASE), "t", &err), 0);
+	CHECK_INT(config_check(&cfg, &err), 0);
+	CHECK_STR(cfg.ca_file, "");
+	CHECK_INT(config_set(&cfg, "bucket_endpoint", "https://h", &err), 0);
+	CHECK_INT(config_check(&cfg, &err), 0);
+	CHECK_STR(cfg.ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	CHECK_INT(config_set(&cfg, "ca_file", "/srv/ca.pem", &err), 0);
+	CHECK_INT(config_check(&cfg, &err), 0);
+	CHECK_STR(cfg.ca_file, "/srv/ca.pem");
 
 	/* The default pool follows the network. */
 	config_init(&cfg);
