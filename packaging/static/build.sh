@@ -6,12 +6,20 @@
 # needs static krb5/gssapi/sasl/ldap/nghttp2/... that Debian does not ship, and there is no
 # libmnl.a at all. So this script builds, from the Debian source packages of the versions
 # installed here (apt-get source; headers and library then match):
-#   - libcurl: HTTP/HTTPS only, with mbed TLS (Debian's libmbedtls-dev ships the .a files) and
-#     c-ares for DNS (no NSS, see below); no compression, cookies, auth schemes, netrc, alt-svc,
-#     HSTS, ... With static OpenSSL 3 instead the binary is 5.7 MB (libcrypto.a alone 2.6 MB),
-#     over the 4 MB of shared/DESIGN.md 9; mbed TLS 2.28 speaks TLS 1.2, which every S3
-#     endpoint accepts, and verifies against /etc/ssl/certs/ca-certificates.crt;
+#   - libcurl: HTTP/HTTPS only, with Debian's OpenSSL 3 (libssl-dev's libssl.a/libcrypto.a, as
+#     Debian builds and patches them: security fixes arrive with Debian's openssl updates and a
+#     rebuild) and c-ares for DNS (no NSS, see below); no compression, cookies, auth schemes,
+#     netrc, alt-svc, HSTS, ... TLS 1.2 and 1.3, host names and IP-address SANs verified.
+#     libcrypto.a alone adds about 3 MB: see README (Packages) for the size;
 #   - libmnl: as Debian builds it, static.
+# OpenSSL and other systems: the binary runs where /usr/lib/ssl/openssl.cnf belongs to another
+# OpenSSL (1.1 on Debian 11 and Ubuntu 20.04). So curl is built with
+# --disable-openssl-auto-load-config (curl calls OPENSSL_init_ssl() with
+# OPENSSL_INIT_NO_LOAD_CONFIG first: no openssl.cnf or $OPENSSL_CONF is ever read), without
+# build-time CA paths (clique-boot always names its ca_file), and dlopen() is wrapped to fail
+# (packaging/static/nodlopen.c): no engine or provider module of the system is ever loaded.
+# Security level and protocol floor are then the compiled-in ones of Debian's build
+# (OPENSSL_TLS_SECURITY_LEVEL=2) plus bootstrap/http.c's TLS 1.2 minimum.
 # Both are cached outside the tree in $CLIQUE_STATIC_CACHE (default /var/cache/clique-static),
 # keyed by source version and configure flags, so a rerun only relinks clique-boot.
 #
@@ -99,8 +107,8 @@ fetch() {
 # --- libcurl: HTTP and HTTPS only
 CURL_VER=$(srcver libcurl4-openssl-dev)
 CURL_CONF=(--disable-shared --enable-static --with-pic=no --disable-dependency-tracking
-	--with-mbedtls --without-openssl --enable-ares
-	--with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --without-ca-path --enable-ipv6
+	--with-openssl --disable-openssl-auto-load-config --enable-ares
+	--without-ca-bundle --without-ca-path --without-ca-fallback --enable-ipv6
 	--disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp --disable-dict
 	--disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp
 	--disable-gopher --disable-mqtt --disable-manual --disable-libcurl-option --disable-ntlm
@@ -111,7 +119,7 @@ CURL_CONF=(--disable-shared --enable-static --with-pic=no --disable-dependency-t
 	--without-zlib --without-brotli --without-zstd --without-libpsl --without-libidn2
 	--without-nghttp2 --without-nghttp3 --without-ngtcp2 --without-librtmp --without-libssh2
 	--without-libssh --without-gssapi --without-libgsasl)
-key=$(printf '%s\n' "$CURL_VER" "${CURL_CONF[@]}" "$(srcver libmbedtls-dev)" "$(srcver libc-ares-dev)" |
+key=$(printf '%s\n' "$CURL_VER" "${CURL_CONF[@]}" "$(srcver libssl-dev)" "$(srcver libc-ares-dev)" |
 	sha256sum | cut -c1-12)
 CURL_PREFIX=$CACHE/curl-$CURL_VER-$key
 if [ ! -f "$CURL_PREFIX/.built" ]; then
@@ -133,6 +141,8 @@ if [ ! -f "$CURL_PREFIX/.built" ]; then
 		make -s -C lib install >/dev/null
 		make -s -C include install >/dev/null
 		install -D -m 0644 libcurl.pc "$CURL_PREFIX/lib/pkgconfig/libcurl.pc"
+		grep -q '^#define CURL_DISABLE_OPENSSL_AUTO_LOAD_CONFIG 1' lib/curl_config.h ||
+			{ echo "curl ignored --disable-openssl-auto-load-config"; exit 1; }
 	) || die "libcurl build failed in $b"
 	rm -rf "$b"
 	touch "$CURL_PREFIX/.built"
@@ -177,7 +187,9 @@ fi
 # --- clique-boot itself, through the Makefile's STATIC=1 path
 export PKG_CONFIG_PATH=$CURL_PREFIX/lib/pkgconfig:$MNL_PREFIX/lib/pkgconfig
 warn=$OUT/link-warnings.txt
-CFLAGS="-O2 -ffunction-sections -fdata-sections" LDFLAGS="-Wl,--gc-sections" \
+cc -O2 -std=gnu11 -Wall -Wextra -c -o "$OUT/nodlopen.o" packaging/static/nodlopen.c
+CFLAGS="-O2 -ffunction-sections -fdata-sections" \
+	LDFLAGS="-Wl,--gc-sections -Wl,--wrap=dlopen $top/$OUT/nodlopen.o" \
 	make --no-print-directory STATIC=1 BUILD="$OUT" "$OUT/clique-boot" "$@" 2>"$warn" ||
 	{ cat "$warn" >&2; die "link failed"; }
 strip "$OUT/clique-boot"
@@ -189,6 +201,13 @@ case $deps in
 *) die "$OUT/clique-boot is dynamic: $(echo "$deps" | tr '\n' ' ')" ;;
 esac
 size=$(stat -c %s "$OUT/clique-boot")
-say "$OUT/clique-boot: $size bytes (budget $BUDGET), libcurl $CURL_VER, libmnl $MNL_VER" \
+# linked statically (the .deb's Built-Using): source package and version of each library
+linked="libcurl4-openssl-dev libssl-dev libc-ares-dev libjansson-dev libsodium-dev libc6-dev"
+[ "$MNL_PREFIX" = "$top/$OUT/mnl" ] || linked="$linked libmnl-dev"
+# shellcheck disable=SC2086
+dpkg-query -W -f '${source:Package} (= ${source:Version})\n' $linked | sort -u \
+	>"$OUT/built-using.txt"
+say "$OUT/clique-boot: $size bytes (budget $BUDGET), libcurl $CURL_VER with OpenSSL" \
+	"$(srcver libssl-dev), libmnl $MNL_VER" \
 	"($([ "$MNL_PREFIX" = "$top/$OUT/mnl" ] && echo packaging/static/mnl.c || echo Debian source))"
 [ "$size" -le "$BUDGET" ] || die "over the size budget of shared/DESIGN.md 9"

@@ -11,7 +11,8 @@
 # Caller sets: P (name prefix), BIN (clique-boot), and calls fleet_up / fleet_down.
 # Optional: NODES (default the six above), SPARE_NODES (set up but not counted in NODES: a
 # node that joins later, e.g. v4), AUTO_NODES (configured with address = auto in AUTO_POOL),
-# EXTRA_CONF (lines appended to every node's config).
+# EXTRA_CONF (lines appended to every node's config), S3_TLS=1 (the nodes reach radosgw over
+# HTTPS on port 7443 with a test CA as their ca_file; the certificate names the bridge address).
 set -u
 
 : "${P:=cbe2e}"
@@ -24,6 +25,7 @@ ST=/run/clique-$P
 : "${AUTO_POOL:=10.15.3.1-10.15.3.254}"
 : "${EXTRA_CONF:=}"
 PY=/usr/bin/python3
+: "${S3_TLS:=0}"
 BUCKET=clique-$P
 S3_ADDR=198.51.100.250
 MESH_KEY=""
@@ -277,13 +279,15 @@ wait_metadata() {
 # The operator's part: one config per node, secrets in files (the *_file keys), as user_data
 # would write them.
 node_config() {
-	local n=$1 d=$ST/nodes/$1
+	local n=$1 d=$ST/nodes/$1 bucket="bucket_endpoint = http://$S3_ADDR:7480"
+	[ "$S3_TLS" = 0 ] || bucket="bucket_endpoint = https://$S3_ADDR:7443
+ca_file = $ST/tls/ca.pem"
 	printf '%s\n' "$S3_SECRET_KEY" >"$d/secret_key"
 	printf '%s\n' "$MESH_KEY" >"$d/mesh_key"
 	chmod 600 "$d/secret_key" "$d/mesh_key"
 	cat >"$d/clique.conf" <<EOF
 # written by tests/e2e/fleet.sh for node $n ($(node_name "$n"))
-bucket_endpoint = http://$S3_ADDR:7480
+$bucket
 bucket = $BUCKET
 access_key = $S3_ACCESS_KEY
 secret_key_file = $d/secret_key
@@ -314,6 +318,13 @@ fleet_up() {
 	mount --bind "$ST/ns" "$ST/ns"
 	mount --make-private "$ST/ns"
 	fabric_up
+	if [ "$S3_TLS" = 1 ]; then
+		mkdir -p "$ST/tls"
+		. "$TOP/tests/e2e/testca.sh"
+		testca_ca "$ST/tls" ca && testca_cert "$ST/tls" ca rgw "IP:$S3_ADDR,IP:127.0.0.1" ||
+			{ echo "test CA: openssl failed"; return 1; }
+		export RGW_SSL_PORT=7443 RGW_SSL_CERT=$ST/tls/rgw.pem RGW_SSL_KEY=$ST/tls/rgw.key
+	fi
 	ip netns exec "$P-s3" bash "$TOP/tests/e2e/rgw.sh" up "$ST/rgw" 7480 "$S3_ADDR" \
 		>"$ST/logs/rgw.log" 2>&1 || { cat "$ST/logs/rgw.log"; return 1; }
 	# shellcheck disable=SC1091

@@ -5,6 +5,11 @@
 # radosgw always listens on 127.0.0.1:PORT; EXTRA_ADDR (e.g. an address of a test bridge) adds
 # a second listener so test namespaces can reach it. Run inside a netns with `ip netns exec` to
 # keep the whole cluster in that namespace. Ports: mon MON_PORT/MON_PORT2, OSD 6800-6807.
+# HTTPS: with RGW_SSL_PORT, RGW_SSL_CERT and RGW_SSL_KEY (PEM files) radosgw also serves TLS on
+# that port of the same addresses (beast ssl_endpoint); RGW_SSL_OPTIONS is passed as beast's
+# ssl_options (e.g. no_tlsv1_2 for a TLS 1.3-only server). DIR/env then has S3_SSL_ENDPOINT.
+# RGW_DNS_NAME (default localhost): the endpoint's host name; radosgw takes any other name in
+# Host as a virtual-hosted bucket.
 # Adapted from shared/recipes/rgw-up.sh (paxos intervals: start in 3 s instead of 18 s).
 set -euo pipefail
 cmd=${1:?up|down}
@@ -33,6 +38,13 @@ up() {
 	# delayed ACK); with it 300 sequential GETs take 0.2 s instead of 13 s
 	local endpoints="tcp_nodelay=1 endpoint=127.0.0.1:$port"
 	[ -n "$extra" ] && endpoints="$endpoints endpoint=$extra:$port"
+	local ssl=${RGW_SSL_PORT:-}
+	if [ -n "$ssl" ]; then
+		endpoints="$endpoints ssl_endpoint=127.0.0.1:$ssl ssl_certificate=${RGW_SSL_CERT:?}"
+		endpoints="$endpoints ssl_private_key=${RGW_SSL_KEY:?}"
+		[ -n "$extra" ] && endpoints="$endpoints ssl_endpoint=$extra:$ssl"
+		[ -z "${RGW_SSL_OPTIONS:-}" ] || endpoints="$endpoints ssl_options=$RGW_SSL_OPTIONS"
+	fi
 	rm -rf "$DIR"
 	mkdir -p "$DIR"/{mon.a,osd.0,run,log}
 	trap 'echo "rgw.sh up failed at line $LINENO; logs in $DIR/log" >&2; for f in "$DIR"/run/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done' ERR
@@ -78,7 +90,7 @@ osd_objectstore = memstore
 memstore_device_bytes = 1073741824
 [client.rgw]
 rgw_frontends = beast $endpoints
-rgw_dns_name = localhost
+rgw_dns_name = ${RGW_DNS_NAME:-localhost}
 rgw_data = $DIR/rgw
 CONF
 	export CEPH_CONF=$conf
@@ -106,6 +118,7 @@ CONF
 	cat >"$DIR/env" <<ENV
 CEPH_CONF=$conf
 S3_ENDPOINT=http://127.0.0.1:$port
+S3_SSL_ENDPOINT=${ssl:+https://127.0.0.1:$ssl}
 S3_ACCESS_KEY=$ak
 S3_SECRET_KEY=$sk
 MON_PID=$(cat "$DIR/run/mon.a.pid")

@@ -5,11 +5,13 @@
 # Each node runs clique-boot once in random order, then --refresh once; then:
 # every ordered pair pings over WireGuard, LAN endpoints exactly inside a shared private network
 # (the Linode private LAN, each VPC), equal PSKs on both ends, only ciphertext in the bucket,
-# and a second refresh that changes nothing.
+# and a second refresh that changes nothing. The bucket is radosgw over HTTPS with a test CA
+# (fleet.sh S3_TLS=1; S3_TLS=0 for plain http).
 # Prints "ok <check>" / "FAIL <check>"; exits non-zero on any failure.
 set -eu
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)"; exit 77; }
 P=cbmesh$$ # per run: concurrent `make check`s in one tree must not share namespaces
+S3_TLS=${S3_TLS:-1}
 BIN=$(cd "$(dirname "$0")/../.." && pwd)/${BUILD:-build}/clique-boot
 . "$(dirname "$0")/fleet.sh"
 trap fleet_down EXIT
