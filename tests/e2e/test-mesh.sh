@@ -44,6 +44,14 @@ for n in $order; do
 	fi
 done
 [ $boot_ok = 1 ] && ok "first boot exits 0 on all nodes (order: $order)" || fail "first boot"
+if [ "$S3_TLS" = 1 ]; then
+	if grep -q "^bucket_endpoint = https://$S3_ADDR:7443" "$ST/nodes/l1/clique.conf" &&
+		! grep -l 'plain http' "$ST"/logs/run-*-boot.log; then
+		ok "bucket over HTTPS (https://$S3_ADDR:7443, the test CA as ca_file)"
+	else
+		fail "bucket over HTTPS"
+	fi
+fi
 boot_ok=1
 for n in $order; do
 	run_node "$n" refresh1 --refresh || { boot_ok=0; show_logs "$n-refresh1"; }
