@@ -272,11 +272,6 @@ static void load_config(struct run *run)
 		log_warnx("environment: %s names no config key; ignored", run->cfg.env_unknown);
 	if (http_set_ca_file(run->cfg.ca_file) < 0)
 		die(run, EX_OSERR, "out of memory");
-	if (run->opt.mode != RUN_MODE_STATUS && !strncmp(run->cfg.bucket_endpoint, "http://", 7))
-		log_warnx(
-			"bucket_endpoint %s is plain http: bucket traffic is neither encrypted nor "
-			"authenticated (use https)",
-			run->cfg.bucket_endpoint);
 	r = config_path(&run->cfg, run->cfg.state_dir, run->state_dir, sizeof(run->state_dir));
 	if (r < 0)
 		die(run, EX_CONFIG, "state_dir: path too long");
@@ -496,16 +491,26 @@ static const char *s3_error(const struct run *run, int r)
 	return run->s3.last_error[0] ? run->s3.last_error : strerror(-r);
 }
 
+/* The S3 client, once per run, just before the first bucket request. */
+static void open_bucket(struct run *run)
+{
+	if (s3_client_init(&run->s3, &run->cfg) < 0)
+		die(run, EX_CONFIG, "bucket_endpoint: '%s' is not a usable URL",
+		    run->cfg.bucket_endpoint);
+	if (!strncmp(run->cfg.bucket_endpoint, "http://", 7))
+		log_warnx(
+			"bucket_endpoint %s is plain http: bucket traffic is neither encrypted nor "
+			"authenticated (use https)",
+			run->cfg.bucket_endpoint);
+}
+
 static void read_bucket(struct run *run)
 {
 	char prefix[RECORD_OBJECT_MAX];
 	size_t i;
 	int r;
 
-	r = s3_client_init(&run->s3, &run->cfg);
-	if (r < 0)
-		die(run, EX_CONFIG, "bucket_endpoint: '%s' is not a usable URL",
-		    run->cfg.bucket_endpoint);
+	open_bucket(run);
 	snprintf(prefix, sizeof(prefix), "%snodes/", run->cfg.prefix);
 	r = s3_list(&run->s3, prefix, &run->listing);
 	if (r < 0) {
@@ -1199,10 +1204,7 @@ static void leave(struct run *run)
 	else
 		fetch_metadata(run);
 	build_self(run);
-	r = s3_client_init(&run->s3, &run->cfg);
-	if (r < 0)
-		die(run, EX_CONFIG, "bucket_endpoint: '%s' is not a usable URL",
-		    run->cfg.bucket_endpoint);
+	open_bucket(run);
 	r = s3_delete(&run->s3, run->self_object);
 	if (r < 0) {
 		log_warnx("bucket: deleting own record '%s' failed (%s)", run->self_object,
