@@ -386,11 +386,11 @@ static void xfer_finish(CURL *e, struct xfer *x, CURLcode rc, int setup_r)
 		if (resp->result == 0)
 			curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->status);
 	}
-	if (resp->result < 0 && !tls_error_text(rc, x->errbuf, resp->error, sizeof(resp->error)))
+	if (resp->result >= 0)
+		resp->error[0] = '\0';
+	else if (!tls_error_text(rc, x->errbuf, resp->error, sizeof(resp->error)))
 		copy_text(resp->error, sizeof(resp->error),
 			  x->errbuf[0] ? x->errbuf : strerror(-resp->result));
-	else if (resp->result >= 0)
-		resp->error[0] = '\0';
 	curl_slist_free_all(x->headers);
 	x->headers = NULL;
 }
