@@ -2,12 +2,13 @@
 # make demo: the seed's fleet (3 Linode + 3 Vultr nodes) plus a Linode VPC pair and a Vultr VPC 2.0
 # pair, a DigitalOcean VPC pair, a Hetzner Cloud private-network pair and an AWS EC2 pair in one
 # VPC on this machine, meshed by clique-boot alone: each node reads its own fake metadata service,
-# publishes a sealed record to a real Ceph radosgw bucket, reads the others' and brings up wg0
-# (wireguard-go; no kernel module here).
+# publishes a sealed record to a real Ceph radosgw bucket over HTTPS (a test CA, fleet.sh
+# S3_TLS=1), reads the others' and brings up wg0 (wireguard-go; no kernel module here).
 # Prints the ping matrix and every node's peers, then removes everything it started.
 set -eu
 [ "$(id -u)" = 0 ] || { echo "make demo needs root (network namespaces)" >&2; exit 1; }
 P=cbdemo
+S3_TLS=${S3_TLS:-1}
 BIN=$(cd "$(dirname "$0")/../.." && pwd)/build/clique-boot
 . "$(dirname "$0")/fleet.sh"
 NODES="$NODES $VPC_NODES $CLOUD_NODES $AWS_NODES"
