@@ -342,16 +342,13 @@ static bool skip_prefix(const char **s, const char *prefix)
 	return true;
 }
 
-/*
- * "TLS certificate not trusted (unable to get local issuer certificate)": what failed, then
- * curl's words without its "SSL" prefix. curl reports an untrusted chain and a name mismatch
- * with one code; its OpenSSL backend's text tells them apart.
- */
-static bool tls_error_text(CURLcode rc, const char *detail, char *out, size_t len)
+/* curl reports an untrusted chain and a name mismatch with one code; its OpenSSL backend's text
+ * tells them apart. */
+bool http_tls_error_text(int rc, const char *detail, char *out, size_t len)
 {
 	const char *what;
 
-	switch (rc) {
+	switch ((CURLcode)rc) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 		if (skip_prefix(&detail, "SSL certificate problem: "))
 			what = "TLS certificate not trusted";
@@ -388,7 +385,7 @@ static void xfer_finish(CURL *e, struct xfer *x, CURLcode rc, int setup_r)
 	}
 	if (resp->result >= 0)
 		resp->error[0] = '\0';
-	else if (!tls_error_text(rc, x->errbuf, resp->error, sizeof(resp->error)))
+	else if (!http_tls_error_text(rc, x->errbuf, resp->error, sizeof(resp->error)))
 		copy_text(resp->error, sizeof(resp->error),
 			  x->errbuf[0] ? x->errbuf : strerror(-resp->result));
 	curl_slist_free_all(x->headers);

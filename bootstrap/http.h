@@ -2,6 +2,7 @@
 #ifndef CLIQUE_HTTP_H
 #define CLIQUE_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -49,5 +50,10 @@ int http_perform(const struct http_request *req, struct http_response *resp);
 int http_perform_many(const struct http_request *reqs, struct http_response *resps, size_t n,
 		      unsigned max_parallel);
 void http_response_free(struct http_response *resp);
+
+/* Pure, for tests. The one-line reason for a TLS failure from a curl result code and curl's error
+ * text: "TLS certificate not trusted (unable to get local issuer certificate)", cut to len;
+ * false (out untouched) when rc is not a TLS failure. */
+bool http_tls_error_text(int rc, const char *detail, char *out, size_t len);
 
 #endif
