@@ -176,8 +176,15 @@ fi
 
 # --- clique-boot itself, through the Makefile's STATIC=1 path
 export PKG_CONFIG_PATH=$CURL_PREFIX/lib/pkgconfig:$MNL_PREFIX/lib/pkgconfig
+# The link map ($OUT/clique-boot.map: make expands the $@ in LDFLAGS) and the libraries built
+# here from Debian source packages ("prefix source version" lines) say which sources the binary
+# contains (packaging/deb/built-using.sh).
+{
+	echo "$CURL_PREFIX curl $CURL_VER"
+	[ "$MNL_PREFIX" = "$top/$OUT/mnl" ] || echo "$MNL_PREFIX libmnl $MNL_VER"
+} >"$OUT/built-from"
 warn=$OUT/link-warnings.txt
-CFLAGS="-O2 -ffunction-sections -fdata-sections" LDFLAGS="-Wl,--gc-sections" \
+CFLAGS="-O2 -ffunction-sections -fdata-sections" LDFLAGS='-Wl,--gc-sections -Wl,-Map=$@.map' \
 	make --no-print-directory STATIC=1 BUILD="$OUT" "$OUT/clique-boot" "$@" 2>"$warn" ||
 	{ cat "$warn" >&2; die "link failed"; }
 strip "$OUT/clique-boot"
