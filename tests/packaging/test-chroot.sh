@@ -60,14 +60,14 @@ SECURITY_MIRROR=${SECURITY_MIRROR:-$(echo "$uris" | grep -m1 '/debian-security/$
 [ -n "$MIRROR" ] || die "no Debian archive in this machine's apt sources (set MIRROR)"
 [ -n "$SECURITY_MIRROR" ] || SECURITY_MIRROR=$MIRROR-security
 
-# ROOT CMD...: CMD chrooted in ROOT, in a private mount namespace with /proc, /dev and a fresh
+# ROOT CMD...: CMD chrooted in ROOT, in a private mount namespace with /proc, /dev, /sys, a fresh
 # /run and /tmp (nothing is mounted on the host; no systemd runs there, as in an image build).
 # CHROOT_BIND="SRC DST" also binds SRC on ROOT/DST.
 in_chroot() {
 	unshare -m --propagation private sh -c '
 		r=$1
 		shift
-		mount -t proc proc "$r/proc" && mount --rbind /dev "$r/dev" &&
+		mount -t proc proc "$r/proc" && mount --rbind /dev "$r/dev" && mount --rbind /sys "$r/sys" &&
 			mount -t tmpfs tmpfs "$r/run" && mount -t tmpfs tmpfs "$r/tmp" || exit 1
 		if [ -n "${CHROOT_BIND:-}" ]; then
 			mount --bind "${CHROOT_BIND% *}" "$r${CHROOT_BIND#* }" || exit 1
@@ -184,6 +184,78 @@ dry_run() {
 	fi
 }
 
+# suite root: what every cloud image of the release has and minbase lacks: systemd (the
+# systemd-network group, networkd, the manager of the package's units); the units must pass
+# that release's `systemd-analyze verify`
+image_layer() {
+	local suite=$1 r=$2 v
+	CHROOT_BIND="$CACHE/$suite-debs /var/cache/apt/archives" in_chroot "$r" \
+		apt-get install -y --no-install-recommends systemd >"$WORK/$suite-systemd.log" 2>&1 ||
+		{ cat "$WORK/$suite-systemd.log"; fail "$suite: apt-get install systemd"; return 1; }
+	v=$(in_chroot "$r" dpkg-query -W -f='${Version}' systemd)
+	in_chroot "$r" systemd-analyze verify --man=no /lib/systemd/system/clique-boot.service \
+		/lib/systemd/system/clique-refresh.service /lib/systemd/system/clique-refresh.timer \
+		>"$WORK/$suite-verify" 2>&1
+	if [ -s "$WORK/$suite-verify" ]; then
+		cat "$WORK/$suite-verify"
+		fail "$suite: systemd-analyze verify (systemd $v) of the packaged units"
+	else
+		ok "$suite: systemd-analyze verify (systemd $v) of the packaged units: clean"
+	fi
+}
+
+# suite root: a real boot run of the packaged binary in the bucket's namespace, userspace
+# backend: the mesh device is made by wireguard-go (this machine's, run by its own loader: not
+# every release has a wireguard-go package), configured over UAPI and netlink, the networkd units
+# are written; then --status.
+boot_run() {
+	local suite=$1 r=$2 out=$WORK/$1-boot.out w=/opt/host-wireguard-go
+	mkdir -p "$r$w"
+	cp /usr/bin/wireguard-go "$r$w/"
+	cp -L /lib64/ld-linux-x86-64.so.2 /lib/x86_64-linux-gnu/libc.so.6 "$r$w/"
+	# foreground, put in the background here: wireguard-go's own daemonizing re-executes
+	# /proc/self/exe, which would be the loader
+	cat >"$r/usr/local/sbin/wireguard-go" <<-EOF
+		#!/bin/sh
+		WG_PROCESS_FOREGROUND=1 $w/ld-linux-x86-64.so.2 --library-path $w $w/wireguard-go "\$@" \
+			</dev/null >/dev/null 2>&1 &
+	EOF
+	chmod 755 "$r/usr/local/sbin/wireguard-go"
+	{
+		config "$S3_ENDPOINT"
+		echo "backend = userspace"
+		echo "userspace_command = /usr/local/sbin/wireguard-go"
+	} >"$r/etc/clique/clique.conf"
+	cat >"$r/root/boot.sh" <<-'EOF'
+		/usr/sbin/clique-boot
+		echo "boot exit $?"
+		/usr/sbin/clique-boot --status
+		echo "status exit $?"
+		stat -c 'unit %a %U:%G %n' /etc/systemd/network/90-clique-wg0.netdev \
+			/etc/systemd/network/90-clique-wg0.network
+	EOF
+	ip netns exec "$P" bash -c "$(declare -f in_chroot); in_chroot \"\$@\"" sh "$r" \
+		sh /root/boot.sh >"$out" 2>&1
+	sed "s/^/# $suite: /" "$out"
+	ip -n "$P" -br addr show dev wg0 >"$WORK/$suite-wg0" 2>&1
+	if grep -qx 'boot exit 0' "$out" && grep -q ' 10\.15\.0\.100/16' "$WORK/$suite-wg0"; then
+		ok "$suite: boot run: exit 0, wg0 up with 10.15.0.100/16 ($(awk '{print $2}' "$WORK/$suite-wg0"))"
+	else
+		cat "$WORK/$suite-wg0"
+		fail "$suite: boot run with the userspace backend"
+	fi
+	[ "$(grep -c '^ *peer-[012] ' "$out")" = 3 ] && grep -qx 'status exit 0' "$out" &&
+		ok "$suite: --status lists the 3 peers" || fail "$suite: --status"
+	[ "$(grep -c '^unit 640 root:systemd-network ' "$out")" = 2 ] &&
+		ok "$suite: networkd units written 640 root:systemd-network" ||
+		fail "$suite: networkd units (mode, group systemd-network)"
+	# wireguard-go exits when its TUN goes away; the next release's run makes its own wg0
+	ip -n "$P" link del wg0 2>/dev/null
+	for pid in $(ip netns pids "$P"); do
+		[ "$(readlink "/proc/$pid/root")" = "$r" ] && kill "$pid" 2>/dev/null
+	done
+}
+
 # suite: the whole check in one release
 check_suite() {
 	local suite=$1 tar r t0 t1 rc
@@ -239,6 +311,7 @@ check_suite() {
 	[ "$v" = "clique-boot $ver" ] && ok "$suite: /usr/sbin/clique-boot --version: $v" ||
 		fail "$suite: --version printed '$v'"
 	dry_run "$suite" "$r" "$S3_ENDPOINT"
+	image_layer "$suite" "$r" && boot_run "$suite" "$r"
 	echo "# $suite: $(secs "$t0") s in all"
 	rm -rf --one-file-system "$r"
 }
