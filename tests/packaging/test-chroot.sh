@@ -146,6 +146,35 @@ s3 "$BUILD/tools/mkrecords" clique/ 3 10.15.9.1 peer >"$WORK/mk.log" 2>&1 ||
 	{ cat "$WORK/mk.log"; die "mkrecords"; }
 ok "bucket: radosgw in netns $P, 3 sealed records (peer-0..2, 10.15.9.1-3)"
 
+# HTTPS: a test CA, a certificate for "localhost" from it (the name radosgw serves path-style
+# requests for: tests/e2e/rgw.sh's rgw_dns_name), and a TLS front end to the same radosgw on
+# 127.0.0.1:7443 of the namespace (socat); trust_ca puts the CA in a chroot's system store the
+# way an operator would (update-ca-certificates)
+T=$WORK/tls
+mkdir -p "$T"
+ec() { echo "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"; }
+# shellcheck disable=SC2046 # ec's words
+if openssl req -x509 $(ec) -days 2 -subj "/CN=clique-boot test CA" -keyout "$T/ca.key" \
+	-out "$T/ca.pem" 2>"$T/log" &&
+	openssl req $(ec) -subj /CN=localhost -keyout "$T/srv.key" -out "$T/srv.csr" 2>>"$T/log" &&
+	openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+		-extfile <(printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n') \
+		-out "$T/srv.pem" 2>>"$T/log"; then
+	cat "$T/srv.pem" "$T/srv.key" >"$T/srv.bundle"
+	# not a job of this shell: cleanup's kill of the namespace's processes ends it
+	(ip netns exec "$P" socat OPENSSL-LISTEN:7443,bind=127.0.0.1,reuseaddr,fork,cert="$T/srv.bundle",verify=0 \
+		TCP:127.0.0.1:7480 2>"$T/socat.log" &)
+	for _ in $(seq 50); do
+		ip netns exec "$P" curl -s -o /dev/null --cacert "$T/ca.pem" https://localhost:7443/ && break
+		sleep 0.1
+	done
+fi
+ip netns exec "$P" curl -s -o /dev/null --cacert "$T/ca.pem" https://localhost:7443/ || { cat "$T/log" "$T/socat.log"; die "TLS front end (socat) on :7443"; }
+trust_ca() { # root
+	cp "$T/ca.pem" "$1/usr/local/share/ca-certificates/clique-boot-test.crt"
+	in_chroot "$1" update-ca-certificates >/dev/null 2>&1
+}
+
 # config ENDPOINT -> the clique.conf of a static node of this mesh
 config() {
 	cat <<EOF
@@ -188,11 +217,12 @@ dry_run() {
 # systemd-network group, networkd, the manager of the package's units); the units must pass
 # that release's `systemd-analyze verify`
 image_layer() {
-	local suite=$1 r=$2 v
+	local suite=$1 r=$2 v t0=$EPOCHREALTIME
 	CHROOT_BIND="$CACHE/$suite-debs /var/cache/apt/archives" in_chroot "$r" \
 		apt-get install -y --no-install-recommends systemd >"$WORK/$suite-systemd.log" 2>&1 ||
 		{ cat "$WORK/$suite-systemd.log"; fail "$suite: apt-get install systemd"; return 1; }
 	v=$(in_chroot "$r" dpkg-query -W -f='${Version}' systemd)
+	echo "# $suite: systemd $v installed in $(secs "$t0") s"
 	in_chroot "$r" systemd-analyze verify --man=no /lib/systemd/system/clique-boot.service \
 		/lib/systemd/system/clique-refresh.service /lib/systemd/system/clique-refresh.timer \
 		>"$WORK/$suite-verify" 2>&1
@@ -268,6 +298,9 @@ check_suite() {
 	echo "# $suite: fresh root unpacked in $(secs "$t1") s"
 	cp /etc/resolv.conf "$r/etc/resolv.conf"
 	cp "$DEB" "$r/root/"
+	# debootstrap writes no /etc/hosts; every image has Debian's (netbase's) one
+	[ -f "$r/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' \
+		>"$r/etc/hosts"
 	mkdir -p "$CACHE/$suite-debs/partial"
 	t1=$EPOCHREALTIME
 	CHROOT_BIND="$CACHE/$suite-debs /var/cache/apt/archives" in_chroot "$r" sh -c \
@@ -311,6 +344,7 @@ check_suite() {
 	[ "$v" = "clique-boot $ver" ] && ok "$suite: /usr/sbin/clique-boot --version: $v" ||
 		fail "$suite: --version printed '$v'"
 	dry_run "$suite" "$r" "$S3_ENDPOINT"
+	trust_ca "$r" && dry_run "$suite" "$r" https://localhost:7443
 	image_layer "$suite" "$r" && boot_run "$suite" "$r"
 	echo "# $suite: $(secs "$t0") s in all"
 	rm -rf --one-file-system "$r"
