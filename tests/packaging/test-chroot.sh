@@ -15,7 +15,12 @@
 #     them there;
 #   - clique-boot --version, and --dry-run with `provider = static` in a network namespace of this
 #     test's own (P, default cbch<pid>) holding a radosgw on its loopback (tests/e2e/rgw.sh) and a
-#     bucket with records from tests/tools/mkrecords: every peer is listed, with its address.
+#     bucket with records from tests/tools/mkrecords: every peer is listed, with its address; over
+#     http, then over https with a test CA added to the release's store (update-ca-certificates);
+#   - systemd added (every cloud image has it): the units pass that release's
+#     `systemd-analyze verify`; a boot run (userspace backend) brings wg0 up and writes the
+#     networkd units 0640 root:systemd-network; --status lists the peers.
+# Another endpoint or CA case is one more `dry_run SUITE ROOT ENDPOINT` call in check_suite.
 # Needs root, debootstrap, radosgw and $BUILD/tools/{mkrecords,s3tool} (make unit-bins).
 # Prints "ok <check>" / "FAIL <check>"; 77 = skipped.
 set -u
