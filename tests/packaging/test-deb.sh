@@ -47,6 +47,13 @@ else
 	ok "packaged /usr/sbin/clique-boot is static (no PT_INTERP), $(stat -c %s "$log.bin") bytes"
 fi
 rm -f "$log.bin"
+# hardening of our own code in the package build (packaging/static/build.sh's flags)
+undef=$(find "$top/build-deb" -path '*/build-static/bootstrap/*.o' -exec nm -u {} + 2>/dev/null)
+if grep -q ' __stack_chk_fail$' <<<"$undef" && grep -q ' __snprintf_chk$' <<<"$undef"; then
+	ok "package build hardened: stack protector and _FORTIFY_SOURCE calls in bootstrap/*.o"
+else
+	fail "package build not hardened (no __stack_chk_fail / __snprintf_chk in bootstrap/*.o)"
+fi
 # Built-Using (Debian policy 7.8): each "source (= version)" is the source of a package installed
 # here at that version, and glibc is one of them
 built_using=$(dpkg-deb -f "$deb" Built-Using)
