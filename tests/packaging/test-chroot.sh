@@ -20,7 +20,9 @@
 #   - systemd added (every cloud image has it): the units pass that release's
 #     `systemd-analyze verify`; a boot run (userspace backend) brings wg0 up and writes the
 #     networkd units 0640 root:systemd-network; --status lists the peers.
-# Another endpoint or CA case is one more `dry_run SUITE ROOT ENDPOINT` call in check_suite.
+# Another endpoint or CA case is one more `dry_run SUITE ROOT ENDPOINT` call in check_suite, e.g.
+# https://127.0.0.1:7443 (the test certificate names IP 127.0.0.1 too) where the TLS library
+# checks IP-address SANs.
 # Needs root, debootstrap, radosgw and $BUILD/tools/{mkrecords,s3tool} (make unit-bins).
 # Prints "ok <check>" / "FAIL <check>"; 77 = skipped.
 set -u
@@ -151,10 +153,10 @@ s3 "$BUILD/tools/mkrecords" clique/ 3 10.15.9.1 peer >"$WORK/mk.log" 2>&1 ||
 	{ cat "$WORK/mk.log"; die "mkrecords"; }
 ok "bucket: radosgw in netns $P, 3 sealed records (peer-0..2, 10.15.9.1-3)"
 
-# HTTPS: a test CA, a certificate for "localhost" from it (the name radosgw serves path-style
-# requests for: tests/e2e/rgw.sh's rgw_dns_name), and a TLS front end to the same radosgw on
-# 127.0.0.1:7443 of the namespace (socat); trust_ca puts the CA in a chroot's system store the
-# way an operator would (update-ca-certificates)
+# HTTPS: a test CA, a certificate from it for "localhost" (the host name radosgw serves
+# path-style requests for: tests/e2e/rgw.sh's rgw_dns_name) and IP 127.0.0.1, and a TLS front end
+# to the same radosgw on 127.0.0.1:7443 of the namespace (socat); trust_ca puts the CA in a
+# chroot's system store the way an operator would (update-ca-certificates)
 T=$WORK/tls
 mkdir -p "$T"
 ec() { echo "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"; }
@@ -163,7 +165,7 @@ if openssl req -x509 $(ec) -days 2 -subj "/CN=clique-boot test CA" -keyout "$T/c
 	-out "$T/ca.pem" 2>"$T/log" &&
 	openssl req $(ec) -subj /CN=localhost -keyout "$T/srv.key" -out "$T/srv.csr" 2>>"$T/log" &&
 	openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
-		-extfile <(printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n') \
+		-extfile <(printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n') \
 		-out "$T/srv.pem" 2>>"$T/log"; then
 	cat "$T/srv.pem" "$T/srv.key" >"$T/srv.bundle"
 	# not a job of this shell: cleanup's kill of the namespace's processes ends it
