@@ -83,6 +83,20 @@ in_chroot() {
 			DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"' sh "$@"
 }
 
+# SUITE ROOT CMD...: in_chroot with the release's cache of downloaded .debs as apt's archive
+# directory, one run at a time (apt locks that directory; concurrent tests wait here instead)
+apt_chroot() {
+	local suite=$1 rc
+	shift
+	mkdir -p "$CACHE/$suite-debs/partial"
+	exec 7>"$CACHE/.lock-$suite-debs"
+	flock 7
+	CHROOT_BIND="$CACHE/$suite-debs /var/cache/apt/archives" in_chroot "$@"
+	rc=$?
+	exec 7>&-
+	return $rc
+}
+
 # The recipe of a cached root; its text is part of the cache key.
 RECIPE='minbase; sources: SUITE, SUITE-updates, SUITE-security (main); apt lists included'
 sources_list() { # suite
@@ -225,8 +239,8 @@ dry_run() {
 # that release's `systemd-analyze verify`
 image_layer() {
 	local suite=$1 r=$2 v t0=$EPOCHREALTIME
-	CHROOT_BIND="$CACHE/$suite-debs /var/cache/apt/archives" in_chroot "$r" \
-		apt-get install -y --no-install-recommends systemd >"$WORK/$suite-systemd.log" 2>&1 ||
+	apt_chroot "$suite" "$r" apt-get install -y --no-install-recommends systemd \
+		>"$WORK/$suite-systemd.log" 2>&1 ||
 		{ cat "$WORK/$suite-systemd.log"; fail "$suite: apt-get install systemd"; return 1; }
 	v=$(in_chroot "$r" dpkg-query -W -f='${Version}' systemd)
 	echo "# $suite: systemd $v installed in $(secs "$t0") s"
@@ -308,9 +322,8 @@ check_suite() {
 	# debootstrap writes no /etc/hosts; every image has Debian's (netbase's) one
 	[ -f "$r/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' \
 		>"$r/etc/hosts"
-	mkdir -p "$CACHE/$suite-debs/partial"
 	t1=$EPOCHREALTIME
-	CHROOT_BIND="$CACHE/$suite-debs /var/cache/apt/archives" in_chroot "$r" sh -c \
+	apt_chroot "$suite" "$r" sh -c \
 		'apt-get -qq update && apt-get install -y --no-install-recommends ./root/"$1"' sh \
 		"$(basename "$DEB")" >"$WORK/$suite-install.log" 2>&1
 	rc=$?
