@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libsodium-dev libmnl-dev
 wireguard-go wireguard-tools iproute2 busybox python3 python3-yaml util-linux curl s3cmd faketime strace time
 ceph-mon ceph-osd radosgw ceph-common clang valgrind
-libc-ares-dev libmbedtls-dev dpkg-dev debhelper lintian systemd groff-base man-db openssl
+libc-ares-dev libssl-dev dpkg-dev debhelper lintian systemd groff-base man-db openssl
 cloud-init
 qemu-system-x86 cpio socat debootstrap genisoimage e2fsprogs"
 missing=""

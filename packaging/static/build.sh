@@ -189,10 +189,20 @@ fi
 
 # --- clique-boot itself, through the Makefile's STATIC=1 path
 export PKG_CONFIG_PATH=$CURL_PREFIX/lib/pkgconfig:$MNL_PREFIX/lib/pkgconfig
+# The link map ($OUT/clique-boot.map: make expands the $@ in LDFLAGS) and the libraries built
+# here from Debian source packages ("prefix source version" lines) say which sources the binary
+# contains (packaging/deb/built-using.sh).
+{
+	echo "$CURL_PREFIX curl $CURL_VER"
+	[ "$MNL_PREFIX" = "$top/$OUT/mnl" ] || echo "$MNL_PREFIX libmnl $MNL_VER"
+} >"$OUT/built-from"
+# Hardening as dpkg-buildflags' hardening=+all gives a dynamic build, minus PIE (the Makefile's
+# -static): stack protector, stack clash protection, CET, fortified libc calls; ld adds RELRO.
+harden="-fstack-protector-strong -fstack-clash-protection -fcf-protection"
 warn=$OUT/link-warnings.txt
 cc -O2 -std=gnu11 -Wall -Wextra -c -o "$OUT/nodlopen.o" packaging/static/nodlopen.c
-CFLAGS="-O2 -ffunction-sections -fdata-sections" \
-	LDFLAGS="-Wl,--gc-sections -Wl,--wrap=dlopen $top/$OUT/nodlopen.o" \
+CFLAGS="-O2 -ffunction-sections -fdata-sections $harden" CPPFLAGS=-D_FORTIFY_SOURCE=2 \
+	LDFLAGS="-Wl,--gc-sections -Wl,--wrap=dlopen $top/$OUT/nodlopen.o -Wl,-Map=\$@.map" \
 	make --no-print-directory STATIC=1 BUILD="$OUT" "$OUT/clique-boot" "$@" 2>"$warn" ||
 	{ cat "$warn" >&2; die "link failed"; }
 strip "$OUT/clique-boot"
@@ -204,12 +214,6 @@ case $deps in
 *) die "$OUT/clique-boot is dynamic: $(echo "$deps" | tr '\n' ' ')" ;;
 esac
 size=$(stat -c %s "$OUT/clique-boot")
-# linked statically (the .deb's Built-Using): source package and version of each library
-linked="libcurl4-openssl-dev libssl-dev libc-ares-dev libjansson-dev libsodium-dev libc6-dev"
-[ "$MNL_PREFIX" = "$top/$OUT/mnl" ] || linked="$linked libmnl-dev"
-# shellcheck disable=SC2086
-dpkg-query -W -f '${source:Package} (= ${source:Version})\n' $linked | sort -u \
-	>"$OUT/built-using.txt"
 say "$OUT/clique-boot: $size bytes (budget $BUDGET), libcurl $CURL_VER with OpenSSL" \
 	"$(srcver libssl-dev), libmnl $MNL_VER" \
 	"($([ "$MNL_PREFIX" = "$top/$OUT/mnl" ] && echo packaging/static/mnl.c || echo Debian source))"

@@ -1,8 +1,9 @@
 #!/bin/bash
-# make deb (issue 6): the package builds lintian-clean, and installs into a throwaway root: an
-# overlay of this machine's / (its dpkg database and its Depends already there) in a private
-# mount namespace, with a fresh /run, i.e. a chroot without a running systemd, like an image
-# build. Checks files, modes, the conffile, unit syntax (systemd-analyze verify), that the
+# make deb (issue 6): the package builds lintian-clean, carries the static binary with Depends
+# only on ca-certificates and a Built-Using that matches this machine (issue 14), and installs
+# into a throwaway root: an overlay of this machine's / (its dpkg database and its Depends already
+# there) in a private mount namespace, with a fresh /run, i.e. a chroot without a running
+# systemd, like an image build. Checks files, modes, the conffile, unit syntax (systemd-analyze verify), that the
 # maintainer scripts enable the units and start nothing, and that purge cleans up.
 # Prints "ok <check>" / "FAIL <check>".
 set -u
@@ -31,6 +32,40 @@ else
 	exit 1
 fi
 deb=$(ls "$top"/build-deb/clique-boot_*_*.deb)
+
+# One package for every release (issue 14): the static binary, and no Depends on this machine's
+# library versions (tests/packaging/test-chroot.sh installs it in Debian 11 and 13)
+depends=$(dpkg-deb -f "$deb" Depends)
+check "Depends: $depends (nothing versioned by this machine's libraries)" \
+	test "$depends" = ca-certificates
+dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/sbin/clique-boot >"$log.bin"
+if ! readelf -h "$log.bin" >/dev/null 2>&1; then
+	fail "no ELF /usr/sbin/clique-boot in the .deb"
+elif readelf -l "$log.bin" | grep -q INTERP; then
+	fail "packaged /usr/sbin/clique-boot is dynamic: $(readelf -d "$log.bin" | grep NEEDED | xargs)"
+else
+	ok "packaged /usr/sbin/clique-boot is static (no PT_INTERP), $(stat -c %s "$log.bin") bytes"
+fi
+rm -f "$log.bin"
+# hardening of our own code in the package build (packaging/static/build.sh's flags)
+undef=$(find "$top/build-deb" -path '*/build-static/bootstrap/*.o' -exec nm -u {} + 2>/dev/null)
+if grep -q ' __stack_chk_fail$' <<<"$undef" && grep -q ' __snprintf_chk$' <<<"$undef"; then
+	ok "package build hardened: stack protector and _FORTIFY_SOURCE calls in bootstrap/*.o"
+else
+	fail "package build not hardened (no __stack_chk_fail / __snprintf_chk in bootstrap/*.o)"
+fi
+# Built-Using (Debian policy 7.8): each "source (= version)" is the source of a package installed
+# here at that version, and glibc is one of them
+built_using=$(dpkg-deb -f "$deb" Built-Using)
+echo "# Built-Using: $built_using"
+installed=$(dpkg-query -W -f='${db:Status-Abbrev} ${source:Package} ${source:Version}\n' |
+	awk '$1 == "ii" { print $2 " (= " $3 ")" }' | sort -u)
+bu_ok=1
+while read -r s; do
+	grep -qxF "$s" <<<"$installed" || { echo "# not installed here: '$s'"; bu_ok=0; }
+done < <(tr ',' '\n' <<<"$built_using" | sed 's/^ *//; /^$/d')
+case ", $built_using" in *", glibc (= "*) ;; *) bu_ok=0 ;; esac
+check "Built-Using names installed sources at their versions, glibc among them" test $bu_ok = 1
 
 d=$(mktemp -d)
 trap 'umount -R "$d/root" 2>/dev/null; umount "$d/t" 2>/dev/null; rm -rf "$d" "$log"' EXIT
