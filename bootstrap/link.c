@@ -3,7 +3,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -17,19 +16,7 @@
 
 #include "link.h"
 #include "log.h"
-
-#ifndef NETLINK_CAP_ACK
-#define NETLINK_CAP_ACK 10
-#endif
-
-/* One constant receive size (wireguard.md 1.4): a later smaller recv would truncate a dump. */
-#define LINK_BUF_SIZE 32768
-
-struct link_sock {
-	struct mnl_socket *nl;
-	uint32_t portid, seq;
-	char buf[LINK_BUF_SIZE];
-};
+#include "netlink.h"
 
 struct link_info {
 	int index;
@@ -48,29 +35,7 @@ static int valid_ifname(const char *ifname)
 	return n && n < IFNAMSIZ && !strchr(ifname, '/') ? 0 : -EINVAL;
 }
 
-static int sock_open(struct link_sock *s)
-{
-	int one = 1, r;
-
-	s->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-	if (!s->nl)
-		return -errno;
-	/*
-	 * Without NETLINK_CAP_ACK an error ACK echoes the whole request and can be truncated into
-	 * ENOSPC instead of the real errno (wireguard.md 1.5, af_netlink.c netlink_ack).
-	 */
-	if (mnl_socket_setsockopt(s->nl, NETLINK_CAP_ACK, &one, sizeof(one)) < 0 ||
-	    mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		r = -errno;
-		mnl_socket_close(s->nl);
-		return r;
-	}
-	s->portid = mnl_socket_get_portid(s->nl);
-	s->seq = (uint32_t)time(NULL);
-	return 0;
-}
-
-static struct nlmsghdr *msg_new(struct link_sock *s, uint16_t type, uint16_t flags)
+static struct nlmsghdr *msg_new(struct nl_sock *s, uint16_t type, uint16_t flags)
 {
 	struct nlmsghdr *nlh;
 
@@ -81,22 +46,12 @@ static struct nlmsghdr *msg_new(struct link_sock *s, uint16_t type, uint16_t fla
 	return nlh;
 }
 
-/* Sends nlh and runs cb over the replies until the ACK or NLMSG_DONE; -errno from the kernel. */
-static int sock_request(struct link_sock *s, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+/* Sends nlh and runs cb (data in its struct nl_reply) over the replies; -errno from the kernel. */
+static int request(struct nl_sock *s, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
-	uint32_t seq = nlh->nlmsg_seq;
-	ssize_t n;
-	int r;
+	struct nl_reply r = {.data = data};
 
-	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	do {
-		n = mnl_socket_recvfrom(s->nl, s->buf, sizeof(s->buf));
-		if (n < 0)
-			return -errno;
-		r = mnl_cb_run(s->buf, (size_t)n, seq, s->portid, cb, data);
-	} while (r > MNL_CB_STOP);
-	return r < 0 ? -errno : 0;
+	return nl_request(s, nlh, nlh->nlmsg_len, cb, &r);
 }
 
 static int linkinfo_cb(const struct nlattr *attr, void *data)
@@ -146,14 +101,15 @@ static void copy_kind(const struct nlattr *attr, struct link_info *info)
 static int getlink_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlattr *tb[IFLA_MAX + 1] = {0};
-	struct link_info *info = data;
+	struct nl_reply *r = data;
+	struct link_info *info = r->data;
 	const struct ifinfomsg *ifi;
 
 	if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
 		return MNL_CB_OK;
 	ifi = mnl_nlmsg_get_payload(nlh);
 	if (mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, tb) < 0)
-		return MNL_CB_ERROR;
+		return nl_fail(r, -EINVAL);
 	info->index = ifi->ifi_index;
 	info->flags = ifi->ifi_flags;
 	if (tb[IFLA_MTU])
@@ -163,7 +119,7 @@ static int getlink_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static int get_info(struct link_sock *s, const char *ifname, struct link_info *ret)
+static int get_info(struct nl_sock *s, const char *ifname, struct link_info *ret)
 {
 	struct link_info info = {0};
 	struct nlmsghdr *nlh;
@@ -174,7 +130,7 @@ static int get_info(struct link_sock *s, const char *ifname, struct link_info *r
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
-	r = sock_request(s, nlh, getlink_cb, &info);
+	r = request(s, nlh, getlink_cb, &info);
 	if (r < 0)
 		return r;
 	if (info.index <= 0)
@@ -184,25 +140,25 @@ static int get_info(struct link_sock *s, const char *ifname, struct link_info *r
 }
 
 /* Opens a socket, looks the link up; the socket stays open for the caller on success. */
-static int open_get(struct link_sock *s, const char *ifname, struct link_info *ret)
+static int open_get(struct nl_sock *s, const char *ifname, struct link_info *ret)
 {
 	int r;
 
 	r = valid_ifname(ifname);
 	if (r < 0)
 		return r;
-	r = sock_open(s);
+	r = nl_open(s, NETLINK_ROUTE);
 	if (r < 0)
 		return r;
 	r = get_info(s, ifname, ret);
 	if (r < 0)
-		mnl_socket_close(s->nl);
+		nl_close(s);
 	return r;
 }
 
 int link_create_wireguard(const char *ifname)
 {
-	struct link_sock s;
+	struct nl_sock s;
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
 	struct nlattr *nest;
@@ -211,7 +167,7 @@ int link_create_wireguard(const char *ifname)
 	r = valid_ifname(ifname);
 	if (r < 0)
 		return r;
-	r = sock_open(&s);
+	r = nl_open(&s, NETLINK_ROUTE);
 	if (r < 0)
 		return r;
 	/* No IFLA_INFO_DATA: all WireGuard configuration goes through genetlink (1.8). */
@@ -222,15 +178,15 @@ int link_create_wireguard(const char *ifname)
 	nest = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
 	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "wireguard");
 	mnl_attr_nest_end(nlh, nest);
-	r = sock_request(&s, nlh, NULL, NULL);
-	mnl_socket_close(s.nl);
+	r = request(&s, nlh, NULL, NULL);
+	nl_close(&s);
 	return r;
 }
 
 int link_exists(const char *ifname)
 {
 	struct link_info info;
-	struct link_sock s;
+	struct nl_sock s;
 	int r;
 
 	r = open_get(&s, ifname, &info);
@@ -238,21 +194,21 @@ int link_exists(const char *ifname)
 		return 0;
 	if (r < 0)
 		return r;
-	mnl_socket_close(s.nl);
+	nl_close(&s);
 	return 1;
 }
 
 int link_get_kind(const char *ifname, char *out, size_t outlen)
 {
 	struct link_info info;
-	struct link_sock s;
+	struct nl_sock s;
 	size_t n;
 	int r;
 
 	r = open_get(&s, ifname, &info);
 	if (r < 0)
 		return r;
-	mnl_socket_close(s.nl);
+	nl_close(&s);
 	n = strlen(info.kind);
 	if (n >= outlen)
 		return -ENOBUFS;
@@ -260,7 +216,7 @@ int link_get_kind(const char *ifname, char *out, size_t outlen)
 	return 0;
 }
 
-static int set_link(struct link_sock *s, int index, unsigned flags, uint32_t mtu)
+static int set_link(struct nl_sock *s, int index, unsigned flags, uint32_t mtu)
 {
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
@@ -273,7 +229,7 @@ static int set_link(struct link_sock *s, int index, unsigned flags, uint32_t mtu
 	ifi->ifi_change = flags;
 	if (mtu)
 		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
-	return sock_request(s, nlh, NULL, NULL);
+	return request(s, nlh, NULL, NULL);
 }
 
 /* The addresses of one family on one link, as a GETADDR dump reports them. */
@@ -301,7 +257,8 @@ static int addr_attr_cb(const struct nlattr *attr, void *data)
 static int getaddr_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlattr *tb[IFA_MAX + 1] = {0};
-	struct addr_list *l = data;
+	struct nl_reply *r = data;
+	struct addr_list *l = r->data;
 	const struct ifaddrmsg *ifa;
 	const struct nlattr *a;
 	struct ip_prefix *p;
@@ -313,14 +270,14 @@ static int getaddr_cb(const struct nlmsghdr *nlh, void *data)
 	if ((int)ifa->ifa_index != l->index || ifa->ifa_family != l->family)
 		return MNL_CB_OK;
 	if (mnl_attr_parse(nlh, sizeof(*ifa), addr_attr_cb, tb) < 0)
-		return MNL_CB_ERROR;
+		return nl_fail(r, -EINVAL);
 	/* IPv4: IFA_LOCAL is our address, IFA_ADDRESS may be a peer; IPv6 has only IFA_ADDRESS. */
 	a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
 	size = l->family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
 	if (!a || mnl_attr_get_payload_len(a) != size)
 		return MNL_CB_OK;
 	if (l->n == LINK_MAX_ADDRS)
-		return MNL_CB_ERROR; /* not a link we configured: refuse to guess */
+		return nl_fail(r, -E2BIG); /* not a link we configured: refuse to guess */
 	p = &l->a[l->n++];
 	memset(p, 0, sizeof(*p));
 	p->addr.family = l->family;
@@ -329,23 +286,43 @@ static int getaddr_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static int list_addrs(struct link_sock *s, int index, int family, struct addr_list *ret)
+/* A dump on a socket of its own: an interrupted one still has parts in flight on it. */
+static int list_addrs_once(int index, int family, struct addr_list *ret)
 {
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
+	struct nl_sock s;
+	int r;
 
+	r = nl_open(&s, NETLINK_ROUTE);
+	if (r < 0)
+		return r;
 	memset(ret, 0, sizeof(*ret));
 	ret->index = index;
 	ret->family = family;
-	nlh = msg_new(s, RTM_GETADDR, NLM_F_DUMP);
+	nlh = msg_new(&s, RTM_GETADDR, NLM_F_DUMP);
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = (uint8_t)family;
 	ifa->ifa_index = (uint32_t)index;
-	return sock_request(s, nlh, getaddr_cb, ret);
+	r = request(&s, nlh, getaddr_cb, ret);
+	nl_close(&s);
+	return r;
+}
+
+static int list_addrs(int index, int family, struct addr_list *ret)
+{
+	int r, tries;
+
+	for (tries = 1;; tries++) {
+		r = list_addrs_once(index, family, ret);
+		if (r != -EINTR || tries == NL_DUMP_TRIES)
+			return r;
+		log_debug("link: address dump changed meanwhile, restarting");
+	}
 }
 
 /* RTM_NEWADDR with flags NLM_F_CREATE|NLM_F_EXCL, or RTM_DELADDR. */
-static int change_addr(struct link_sock *s, uint16_t type, int index, const struct ip_prefix *addr)
+static int change_addr(struct nl_sock *s, uint16_t type, int index, const struct ip_prefix *addr)
 {
 	size_t size =
 		addr->addr.family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
@@ -365,7 +342,7 @@ static int change_addr(struct link_sock *s, uint16_t type, int index, const stru
 	if (addr->addr.family == AF_INET)
 		mnl_attr_put(nlh, IFA_LOCAL, size, &addr->addr.v4);
 	mnl_attr_put(nlh, IFA_ADDRESS, size, &addr->addr.v4);
-	return sock_request(s, nlh, NULL, NULL);
+	return request(s, nlh, NULL, NULL);
 }
 
 /*
@@ -374,15 +351,14 @@ static int change_addr(struct link_sock *s, uint16_t type, int index, const stru
  * first: deleting a primary IPv4 address also deletes the same-subnet secondaries unless
  * net.ipv4.conf.*.promote_secondaries is set, which would take the new address with it.
  */
-static int configure_addr(struct link_sock *s, int index, const struct ip_prefix *addr,
-			  bool *changed)
+static int configure_addr(struct nl_sock *s, int index, const struct ip_prefix *addr, bool *changed)
 {
 	struct addr_list l;
 	bool found = false;
 	size_t i;
 	int r;
 
-	r = list_addrs(s, index, addr->addr.family, &l);
+	r = list_addrs(index, addr->addr.family, &l);
 	if (r < 0)
 		return r;
 	for (i = 0; i < l.n; i++) {
@@ -407,7 +383,7 @@ static int configure_addr(struct link_sock *s, int index, const struct ip_prefix
 int link_configure(const char *ifname, uint32_t mtu, const struct ip_prefix *addr, int *ret_changed)
 {
 	struct link_info info;
-	struct link_sock s;
+	struct nl_sock s;
 	bool changed = false;
 	int r;
 
@@ -437,13 +413,13 @@ int link_configure(const char *ifname, uint32_t mtu, const struct ip_prefix *add
 	if (ret_changed)
 		*ret_changed = changed;
 out:
-	mnl_socket_close(s.nl);
+	nl_close(&s);
 	return r;
 }
 
 int link_delete(const char *ifname)
 {
-	struct link_sock s;
+	struct nl_sock s;
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
 	int r;
@@ -451,14 +427,14 @@ int link_delete(const char *ifname)
 	r = valid_ifname(ifname);
 	if (r < 0)
 		return r;
-	r = sock_open(&s);
+	r = nl_open(&s, NETLINK_ROUTE);
 	if (r < 0)
 		return r;
 	nlh = msg_new(&s, RTM_DELLINK, 0);
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
-	r = sock_request(&s, nlh, NULL, NULL);
-	mnl_socket_close(s.nl);
+	r = request(&s, nlh, NULL, NULL);
+	nl_close(&s);
 	return r;
 }

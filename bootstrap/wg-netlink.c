@@ -8,12 +8,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 #include <linux/time_types.h>
@@ -25,16 +23,13 @@
 #include "config.h"
 #include "link.h"
 #include "log.h"
+#include "netlink.h"
 #include "wg.h"
 #include "wg-netlink.h"
 
-/* How often a dump interrupted by a concurrent change (NLM_F_DUMP_INTR) is restarted. */
-#define WG_NL_GET_TRIES 5
 /* Bounds on what a reply may make us allocate. */
 #define WG_NL_PEERS_MAX (1u << 20)
 #define WG_NL_ALLOWEDIPS_MAX (1u << 20)
-/* A kernel always answers a request; this only guards against a wedged socket. */
-#define WG_NL_TIMEOUT_SEC 10
 
 #define WG_NL_DEVICE_ATTRS \
 	(WG_DEVICE_HAS_PRIVATE_KEY | WG_DEVICE_HAS_LISTEN_PORT | WG_DEVICE_HAS_FWMARK)
@@ -401,26 +396,6 @@ static const struct nl_policy allowedip_policy[WGALLOWEDIP_A_MAX + 1] = {
 	[WGALLOWEDIP_A_CIDR_MASK] = {MNL_TYPE_U8, 0},
 };
 
-/* Calls cb for every attribute of payload; unlike mnl_attr_parse, junk at the end is an error. */
-static int attr_walk(const void *payload, size_t len, int (*cb)(const struct nlattr *, void *),
-		     void *data)
-{
-	const struct nlattr *a = payload;
-	int rem, r;
-
-	if (len > INT_MAX)
-		return -EINVAL;
-	rem = len;
-	while (mnl_attr_ok(a, rem)) {
-		r = cb(a, data);
-		if (r < 0)
-			return r;
-		rem -= MNL_ALIGN(a->nla_len);
-		a = mnl_attr_next(a);
-	}
-	return rem > 0 ? -EINVAL : 0;
-}
-
 static int tb_store(const struct nlattr *a, void *data)
 {
 	const struct tb_ctx *t = data;
@@ -448,7 +423,7 @@ static int tb_parse(const void *payload, size_t len, const struct nl_policy *pol
 {
 	struct tb_ctx t = {.policy = policy, .max = max, .tb = tb};
 
-	return attr_walk(payload, len, tb_store, &t);
+	return nl_attr_walk(payload, len, tb_store, &t);
 }
 
 static int tb_parse_nested(const struct nlattr *nest, const struct nl_policy *policy,
@@ -584,8 +559,8 @@ static int parse_peer(const struct nlattr *elem, void *data)
 	r = peer_apply(p, tb);
 	if (r < 0 || !tb[WGPEER_A_ALLOWEDIPS])
 		return r;
-	return attr_walk(mnl_attr_get_payload(tb[WGPEER_A_ALLOWEDIPS]),
-			 mnl_attr_get_payload_len(tb[WGPEER_A_ALLOWEDIPS]), parse_allowedip, p);
+	return nl_attr_walk(mnl_attr_get_payload(tb[WGPEER_A_ALLOWEDIPS]),
+			    mnl_attr_get_payload_len(tb[WGPEER_A_ALLOWEDIPS]), parse_allowedip, p);
 }
 
 static int parse_device(struct wg_device *d, const void *attrs, size_t len)
@@ -621,87 +596,7 @@ static int parse_device(struct wg_device *d, const void *attrs, size_t len)
 	a = tb[WGDEVICE_A_PEERS];
 	if (!a)
 		return 0;
-	return attr_walk(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), parse_peer, d);
-}
-
-/* Kernel errors arrive negative; accept either sign, but only plausible errno values. */
-static int kernel_errno(int e)
-{
-	if (e > 0)
-		e = -e;
-	return e < -4095 ? -EINVAL : e;
-}
-
-static int extack_msg(const struct nlattr *a, void *data)
-{
-	const char **msg = data;
-
-	if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
-	    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
-		*msg = mnl_attr_get_str(a);
-	return 0;
-}
-
-/* The kernel's NETLINK_EXT_ACK text ("NLA_F_NESTED is missing" ...), for --debug. */
-static void log_extack(const struct nlmsghdr *nlh)
-{
-	size_t off = sizeof(struct nlmsgerr), len = mnl_nlmsg_get_payload_len(nlh);
-	const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
-	const char *msg = NULL;
-	char q[128];
-
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS) || len < off)
-		return;
-	/* Without NETLINK_CAP_ACK the whole request is echoed before the TLVs. */
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
-		if (err->msg.nlmsg_len < sizeof(struct nlmsghdr))
-			return;
-		off += err->msg.nlmsg_len - sizeof(struct nlmsghdr);
-	}
-	off = MNL_ALIGN(off);
-	if (off >= len)
-		return;
-	if (attr_walk((const char *)err + off, len - off, extack_msg, &msg) < 0 || !msg)
-		return;
-	log_debug("wg-netlink: kernel says '%s'", log_quote(q, sizeof(q), msg, strlen(msg)));
-}
-
-static int cb_error(const struct nlmsghdr *nlh, void *data)
-{
-	struct wg_nl_reply *r = data;
-	int e;
-
-	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(e)) {
-		r->error = -EINVAL;
-		return MNL_CB_ERROR;
-	}
-	memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
-	if (!e)
-		return MNL_CB_STOP;
-	log_extack(nlh);
-	r->error = kernel_errno(e);
-	return MNL_CB_ERROR;
-}
-
-/* libmnl's default NLMSG_DONE callback ignores the error the kernel puts there (1.4). */
-static int cb_done(const struct nlmsghdr *nlh, void *data)
-{
-	struct wg_nl_reply *r = data;
-	int e;
-
-	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(e))
-		return MNL_CB_STOP;
-	memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
-	if (!e)
-		return MNL_CB_STOP;
-	r->error = kernel_errno(e);
-	return MNL_CB_ERROR;
-}
-
-static int fail(struct wg_nl_reply *r, int error)
-{
-	r->error = error;
-	return MNL_CB_ERROR;
+	return nl_attr_walk(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), parse_peer, d);
 }
 
 static const struct genlmsghdr *genl_header(const struct nlmsghdr *nlh)
@@ -715,20 +610,21 @@ static int cb_family(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlattr *tb[CTRL_ATTR_MAX + 1] = {NULL};
 	const struct genlmsghdr *genl = genl_header(nlh);
-	struct wg_nl_reply *r = data;
+	struct nl_reply *nr = data;
+	struct wg_nl_reply *r = nr->data;
 	int ret;
 
 	if (nlh->nlmsg_type != GENL_ID_CTRL || !genl || genl->cmd != CTRL_CMD_NEWFAMILY)
-		return fail(r, -EINVAL);
+		return nl_fail(nr, -EINVAL);
 	ret = tb_parse((const char *)genl + GENL_HDRLEN,
 		       mnl_nlmsg_get_payload_len(nlh) - GENL_HDRLEN, ctrl_policy, CTRL_ATTR_MAX,
 		       tb);
 	if (ret < 0)
-		return fail(r, ret);
+		return nl_fail(nr, ret);
 	if (!tb[CTRL_ATTR_FAMILY_ID] || !tb[CTRL_ATTR_FAMILY_NAME] ||
 	    strcmp(mnl_attr_get_str(tb[CTRL_ATTR_FAMILY_NAME]), WG_GENL_NAME) ||
 	    mnl_attr_get_u16(tb[CTRL_ATTR_FAMILY_ID]) < NLMSG_MIN_TYPE)
-		return fail(r, -EINVAL);
+		return nl_fail(nr, -EINVAL);
 	r->family = mnl_attr_get_u16(tb[CTRL_ATTR_FAMILY_ID]);
 	return MNL_CB_OK;
 }
@@ -736,76 +632,35 @@ static int cb_family(const struct nlmsghdr *nlh, void *data)
 static int cb_dump(const struct nlmsghdr *nlh, void *data)
 {
 	const struct genlmsghdr *genl = genl_header(nlh);
-	struct wg_nl_reply *r = data;
+	struct nl_reply *nr = data;
+	struct wg_nl_reply *r = nr->data;
 	int ret;
 
 	if (!r->dev || nlh->nlmsg_type != r->family || !genl || genl->cmd != WG_CMD_GET_DEVICE)
-		return fail(r, -EINVAL);
+		return nl_fail(nr, -EINVAL);
 	ret = parse_device(r->dev, (const char *)genl + GENL_HDRLEN,
 			   mnl_nlmsg_get_payload_len(nlh) - GENL_HDRLEN);
 	if (ret < 0)
-		return fail(r, ret);
+		return nl_fail(nr, ret);
 	return MNL_CB_OK;
 }
 
-/*
- * mnl_cb_run2 stops silently at a truncated message, and mnl_nlmsg_ok casts nlmsg_len to int so
- * a length >= 2^31 passes it: check here that the datagram holds whole, sane messages.
- * NLM_F_DUMP_INTR: the device changed during the dump, whose parts are then inconsistent: the
- * caller restarts the whole GET (wireguard-tools kernel_get_device).
- */
-static int check_datagram(const void *buf, size_t len)
+static int feed(struct wg_nl_reply *r, const void *buf, size_t len, mnl_cb_t cb)
 {
-	const struct nlmsghdr *nlh = buf;
-	size_t rem = len, step;
+	struct nl_reply nr = {.seq = r->seq, .portid = r->portid, .data = r};
 
-	if (!len || len > INT_MAX)
-		return -EINVAL;
-	while (rem >= sizeof(*nlh)) {
-		if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > rem)
-			return -EINVAL;
-		if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
-			return -EINTR;
-		step = MNL_ALIGN(nlh->nlmsg_len);
-		if (step >= rem)
-			return 0;
-		rem -= step;
-		nlh = (const struct nlmsghdr *)((const char *)nlh + step);
-	}
-	return rem ? -EINVAL : 0;
+	return nl_feed(&nr, buf, len, cb);
 }
 
-static int feed(struct wg_nl_reply *r, const void *buf, size_t len, mnl_cb_t cb_data)
+/* The reply to a family request is complete only with the id in it. */
+static int family_found(const struct wg_nl_reply *r, int ret)
 {
-	/* Not const: libmnl 1.0.4's mnl_cb_run2 takes a non-const array. */
-	mnl_cb_t ctl[NLMSG_MIN_TYPE] = {
-		[NLMSG_ERROR] = cb_error,
-		[NLMSG_DONE] = cb_done,
-	};
-	int ret;
-
-	ret = check_datagram(buf, len);
-	if (ret < 0)
-		return ret;
-	r->error = 0;
-	errno = 0;
-	ret = mnl_cb_run2(buf, len, r->seq, r->portid, cb_data, r, ctl, MNL_ARRAY_SIZE(ctl));
-	if (ret >= 0)
-		return ret == MNL_CB_STOP ? 0 : 1;
-	if (r->error)
-		return r->error;
-	/* libmnl's own checks: ESRCH (port id), EPROTO (sequence number). */
-	return errno ? -errno : -EINVAL;
+	return !ret && !r->family ? -EINVAL : ret;
 }
 
 int wg_nl_feed_family(struct wg_nl_reply *r, const void *buf, size_t len)
 {
-	int ret;
-
-	ret = feed(r, buf, len, cb_family);
-	if (!ret && !r->family)
-		return -EINVAL;
-	return ret;
+	return family_found(r, feed(r, buf, len, cb_family));
 }
 
 int wg_nl_feed_ack(struct wg_nl_reply *r, const void *buf, size_t len)
@@ -820,112 +675,53 @@ int wg_nl_feed_dump(struct wg_nl_reply *r, const void *buf, size_t len)
 
 /* ---- socket layer ------------------------------------------------------------------------ */
 
-struct nl_sock {
-	struct mnl_socket *nl;
-	uint8_t *buf; /* WG_NL_RECV_SIZE, may hold the private key */
-	uint32_t portid;
-	uint32_t seq;
+struct wg_sock {
+	struct nl_sock nl;
 	uint16_t family;
 };
 
-static int sock_request(struct nl_sock *s, const void *msg, size_t len,
-			int (*feed_fn)(struct wg_nl_reply *, const void *, size_t),
-			struct wg_nl_reply *r)
+static int request(struct wg_sock *s, const void *msg, size_t len, mnl_cb_t cb,
+		   struct wg_nl_reply *r)
 {
-	ssize_t n;
-	int ret;
+	struct nl_reply nr = {.data = r};
 
-	r->seq = ((const struct nlmsghdr *)msg)->nlmsg_seq;
-	r->portid = s->portid;
-	n = mnl_socket_sendto(s->nl, msg, len);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != len)
-		return -EIO;
-	do {
-		n = mnl_socket_recvfrom(s->nl, s->buf, WG_NL_RECV_SIZE);
-		if (n < 0) {
-			/* A signal, not NLM_F_DUMP_INTR: just receive again. */
-			if (errno == EINTR) {
-				ret = 1;
-				continue;
-			}
-			/* ENOSPC = MSG_TRUNC (wireguard.md 1.5); EAGAIN = SO_RCVTIMEO. */
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		}
-		ret = feed_fn(r, s->buf, n);
-	} while (ret > 0);
-	return ret;
-}
-
-static void sock_close(struct nl_sock *s)
-{
-	if (s->buf)
-		sodium_memzero(s->buf, WG_NL_RECV_SIZE);
-	free(s->buf);
-	s->buf = NULL;
-	if (s->nl)
-		mnl_socket_close(s->nl);
-	s->nl = NULL;
+	return nl_request(&s->nl, msg, len, cb, &nr);
 }
 
 /* Opens, binds and resolves the family id, as wireguard-tools' mnlg_socket_open does. */
-static int sock_open(struct nl_sock *s)
+static int sock_open(struct wg_sock *s)
 {
-	struct timeval tv = {.tv_sec = WG_NL_TIMEOUT_SEC};
 	struct wg_nl_reply r = {0};
 	uint8_t msg[64];
-	int one = 1, ret;
+	int ret;
 
-	memset(s, 0, sizeof(*s));
-	s->nl = mnl_socket_open2(NETLINK_GENERIC, SOCK_CLOEXEC);
-	if (!s->nl)
-		return -errno;
-	/*
-	 * CAP_ACK: an error ACK would otherwise echo the whole request, and a request as large as
-	 * the recv buffer turns the real errno into ENOSPC (wireguard.md 1.5). Best effort only:
-	 * before Linux 4.3 the 4 KiB request echo still fits the 32 KiB buffer.
-	 */
-	(void)mnl_socket_setsockopt(s->nl, NETLINK_CAP_ACK, &one, sizeof(one));
-	(void)mnl_socket_setsockopt(s->nl, NETLINK_EXT_ACK, &one, sizeof(one));
-	if (setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto out_close;
-	}
-	s->portid = mnl_socket_get_portid(s->nl);
-	s->seq = time(NULL);
-	s->buf = malloc(WG_NL_RECV_SIZE);
-	if (!s->buf) {
-		ret = -ENOMEM;
-		goto out_close;
-	}
-	ret = wg_nl_build_family_request(msg, sizeof(msg), ++s->seq);
+	ret = nl_open(&s->nl, NETLINK_GENERIC);
+	if (ret < 0)
+		return ret;
+	ret = wg_nl_build_family_request(msg, sizeof(msg), ++s->nl.seq);
 	if (ret > 0)
-		ret = sock_request(s, msg, ret, wg_nl_feed_family, &r);
+		ret = family_found(&r, request(s, msg, ret, cb_family, &r));
 	/* genetlink says ENOENT when no module provides the family; wg(8) maps it the same. */
 	if (ret == -ENOENT)
 		ret = -EPROTONOSUPPORT;
-	if (ret < 0)
-		goto out_close;
+	if (ret < 0) {
+		nl_close(&s->nl);
+		return ret;
+	}
 	s->family = r.family;
 	return 0;
-
-out_close:
-	sock_close(s);
-	return ret;
 }
 
 int wg_nl_resolve_family(uint16_t *ret_family)
 {
-	struct nl_sock s;
+	struct wg_sock s;
 	int r;
 
 	r = sock_open(&s);
 	if (r < 0)
 		return r;
 	*ret_family = s.family;
-	sock_close(&s);
+	nl_close(&s.nl);
 	return 0;
 }
 
@@ -934,7 +730,7 @@ static int get_once(const char *ifname, struct wg_device **ret_dev)
 	struct wg_nl_reply r = {0};
 	uint8_t msg[64];
 	struct wg_device *d;
-	struct nl_sock s;
+	struct wg_sock s;
 	int ret;
 
 	d = wg_device_new(ifname);
@@ -944,12 +740,12 @@ static int get_once(const char *ifname, struct wg_device **ret_dev)
 	ret = sock_open(&s);
 	if (ret < 0)
 		goto out_free;
-	ret = wg_nl_build_get(msg, sizeof(msg), s.family, ++s.seq, ifname);
+	ret = wg_nl_build_get(msg, sizeof(msg), s.family, ++s.nl.seq, ifname);
 	r.family = s.family;
 	r.dev = d;
 	if (ret > 0)
-		ret = sock_request(&s, msg, ret, wg_nl_feed_dump, &r);
-	sock_close(&s);
+		ret = request(&s, msg, ret, cb_dump, &r);
+	nl_close(&s.nl);
 	if (ret < 0)
 		goto out_free;
 	*ret_dev = d;
@@ -969,7 +765,7 @@ static int kernel_get(const char *ifname, struct wg_device **ret)
 		return -EINVAL;
 	for (tries = 1;; tries++) {
 		r = get_once(ifname, &d);
-		if (r != -EINTR || tries == WG_NL_GET_TRIES)
+		if (r != -EINTR || tries == NL_DUMP_TRIES)
 			break;
 		log_debug("wg-netlink: dump of %s changed meanwhile, restarting", ifname);
 	}
@@ -1013,7 +809,7 @@ static int kernel_set(const struct wg_device *changes)
 	struct wg_nl_cursor cur = {0};
 	uint8_t msg[WG_NL_MSG_MAX];
 	struct wg_nl_reply r;
-	struct nl_sock s;
+	struct wg_sock s;
 	unsigned int n = 0;
 	int ret;
 
@@ -1030,11 +826,11 @@ static int kernel_set(const struct wg_device *changes)
 	 * so an error stops here with the earlier messages applied (wireguard.md 1.3, 1.5).
 	 */
 	for (;;) {
-		ret = wg_nl_build_set(changes, &cur, s.family, ++s.seq, msg, sizeof(msg));
+		ret = wg_nl_build_set(changes, &cur, s.family, ++s.nl.seq, msg, sizeof(msg));
 		if (ret <= 0)
 			break;
 		memset(&r, 0, sizeof(r));
-		ret = sock_request(&s, msg, ret, wg_nl_feed_ack, &r);
+		ret = request(&s, msg, ret, NULL, &r);
 		if (ret < 0)
 			break;
 		n++;
@@ -1042,7 +838,7 @@ static int kernel_set(const struct wg_device *changes)
 	log_debug("wg-netlink: %u SET message(s) for %zu peer change(s) on %s", n, changes->n_peers,
 		  changes->name);
 	sodium_memzero(msg, sizeof(msg));
-	sock_close(&s);
+	nl_close(&s.nl);
 	return ret;
 }
 

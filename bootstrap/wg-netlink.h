@@ -14,11 +14,6 @@ struct wg_device;
 
 /* Every SET message fits wireguard-tools' min(pagesize, 8192), 4096 on x86_64 (wireguard.md 1.5). */
 #define WG_NL_MSG_MAX 4096
-/*
- * One constant recv size, larger than MNL_SOCKET_BUFFER_SIZE: the kernel sizes later dump skbs to
- * the largest recv seen, so a smaller later recv gets MSG_TRUNC (wireguard.md 1.4).
- */
-#define WG_NL_RECV_SIZE 32768
 
 /* CTRL_CMD_GETFAMILY "wireguard"; returns the message length or -EMSGSIZE. */
 int wg_nl_build_family_request(void *buf, size_t buflen, uint32_t seq);
@@ -47,7 +42,6 @@ struct wg_nl_reply {
 	uint32_t portid;       /* ours; 0 = not checked */
 	uint16_t family;       /* dump: expected nlmsg_type; family lookup: the id found */
 	struct wg_device *dev; /* dump: borrowed, receives device and peers */
-	int error;	       /* internal */
 };
 
 /*
