@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "claim.h"
+#include "clock.h"
 #include "log.h"
 #include "s3.h"
 
@@ -226,13 +227,6 @@ static bool claim_listed(const struct s3_listing *l, const char *key)
 	return false;
 }
 
-static void claim_sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /*
  * Write-then-verify for stores that ignore If-None-Match: every contender writes its own
  * intent under "<claim>/", waits, then lists: the earliest intent wins. An intent written after
@@ -265,7 +259,7 @@ static int claim_try_verify(struct claim_ctx *ctx, const struct ip_addr *a, cons
 	r = claim_put(ctx, a, intent, 0);
 	if (r < 0)
 		goto out;
-	claim_sleep_ms(ctx->settle_ms ? ctx->settle_ms : CLAIM_SETTLE_MS);
+	clock_sleep_ms(ctx->settle_ms ? ctx->settle_ms : CLAIM_SETTLE_MS);
 	s3_listing_free(&l);
 	r = s3_list(ctx->s3, dir, &l);
 	if (r < 0)

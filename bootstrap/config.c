@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "log.h"
 #include "record.h"
+#include "text.h"
 #include "../metadata/provider.h"
 
 /* A config file is a few dozen lines; anything far bigger is not one. */
@@ -399,7 +400,7 @@ static int parse_pool(const struct config_key *k, struct config *cfg, const char
 /* What the kernel's dev_valid_name() accepts, minus characters unit files or shells mind. */
 static int parse_ifname(const struct config_key *k, struct config *cfg, const char *v)
 {
-	if (!*v || !strcmp(v, ".") || !strcmp(v, "..") || !config_chars(v, "_.-"))
+	if (!ifname_valid(v) || !config_chars(v, "_.-"))
 		return -EINVAL;
 	return config_copy(k, cfg, v);
 }

@@ -9,6 +9,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "text.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS 10000L
 #define HTTP_HEADER_LINE_MAX 8192
@@ -323,15 +324,6 @@ static int map_error(CURL *e, CURLcode rc, const struct xfer *x)
 	}
 }
 
-/* Truncating copy: error texts are informative, a cut one is fine. */
-static void copy_text(char *dst, size_t len, const char *src)
-{
-	size_t n = strnlen(src, len - 1);
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 static bool skip_prefix(const char **s, const char *prefix)
 {
 	size_t n = strlen(prefix);
@@ -386,7 +378,7 @@ static void xfer_finish(CURL *e, struct xfer *x, CURLcode rc, int setup_r)
 	if (resp->result >= 0)
 		resp->error[0] = '\0';
 	else if (!http_tls_error_text(rc, x->errbuf, resp->error, sizeof(resp->error)))
-		copy_text(resp->error, sizeof(resp->error),
+		text_copy(resp->error, sizeof(resp->error),
 			  x->errbuf[0] ? x->errbuf : strerror(-resp->result));
 	curl_slist_free_all(x->headers);
 	x->headers = NULL;

@@ -144,30 +144,36 @@ out:
 	return r;
 }
 
-/* Never replaces an existing key: a concurrent creator loses cleanly with -EEXIST. */
-static int keys_create(const char *path, const uint8_t key[KEYS_LEN])
+int keys_write(const char *path, const uint8_t key[KEYS_LEN], unsigned flags)
 {
 	char line[KEYS_BASE64_LEN];
 	int r;
 
 	keys_to_base64(key, line);
 	line[KEYS_BASE64_LEN - 1] = '\n';
-	r = fs_write_atomic(path, line, KEYS_BASE64_LEN, 0600, (gid_t)-1, FS_WRITE_NOREPLACE);
+	r = fs_write_atomic(path, line, KEYS_BASE64_LEN, 0600, (gid_t)-1, flags);
 	sodium_memzero(line, sizeof(line));
 	return r < 0 ? r : 0;
+}
+
+void keys_generate(uint8_t ret_private[KEYS_LEN], uint8_t ret_public[KEYS_LEN])
+{
+	randombytes_buf(ret_private, KEYS_LEN);
+	keys_clamp(ret_private);
+	keys_public(ret_private, ret_public);
 }
 
 int keys_load_or_create(const char *path, uint8_t ret_private[KEYS_LEN],
 			uint8_t ret_public[KEYS_LEN])
 {
-	uint8_t k[KEYS_LEN];
+	uint8_t k[KEYS_LEN], p[KEYS_LEN];
 	int r, created = 0;
 
 	r = keys_load(path, k);
 	if (r == -ENOENT) {
-		randombytes_buf(k, sizeof(k));
-		keys_clamp(k);
-		r = keys_create(path, k);
+		keys_generate(k, p);
+		/* Never replaces an existing key: a concurrent creator loses cleanly with -EEXIST. */
+		r = keys_write(path, k, FS_WRITE_NOREPLACE);
 		created = 1;
 		if (r == -EEXIST) {
 			/* Lost a race with another creator: its key is the one on disk. */

@@ -18,6 +18,10 @@ void keys_derive_mesh(const uint8_t mesh_key[KEYS_LEN], struct keys_mesh *ret);
 void keys_mesh_wipe(struct keys_mesh *k);
 void keys_clamp(uint8_t key[KEYS_LEN]);
 void keys_public(const uint8_t private_key[KEYS_LEN], uint8_t ret_public[KEYS_LEN]);
+/* A new random private key (clamped) and its public key. */
+void keys_generate(uint8_t ret_private[KEYS_LEN], uint8_t ret_public[KEYS_LEN]);
+/* Writes key at path as base64 and a newline, mode 0600, atomically; flags of fs_write_atomic. */
+int keys_write(const char *path, const uint8_t key[KEYS_LEN], unsigned flags);
 /* Loads the base64 private key at path, or creates it (O_EXCL, 0600, atomic rename).
  * Returns 0 when loaded, 1 when created; -EINVAL for a malformed file. */
 int keys_load_or_create(const char *path, uint8_t ret_private[KEYS_LEN],

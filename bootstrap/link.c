@@ -17,6 +17,7 @@
 #include "link.h"
 #include "log.h"
 #include "netlink.h"
+#include "text.h"
 
 struct link_info {
 	int index;
@@ -27,13 +28,6 @@ struct link_info {
 
 /* more addresses of one family than this: not a link clique-boot configured */
 #define LINK_MAX_ADDRS 32
-
-static int valid_ifname(const char *ifname)
-{
-	size_t n = ifname ? strlen(ifname) : 0;
-
-	return n && n < IFNAMSIZ && !strchr(ifname, '/') ? 0 : -EINVAL;
-}
 
 static struct nlmsghdr *msg_new(struct nl_sock *s, uint16_t type, uint16_t flags)
 {
@@ -144,9 +138,8 @@ static int open_get(struct nl_sock *s, const char *ifname, struct link_info *ret
 {
 	int r;
 
-	r = valid_ifname(ifname);
-	if (r < 0)
-		return r;
+	if (!ifname_valid(ifname))
+		return -EINVAL;
 	r = nl_open(s, NETLINK_ROUTE);
 	if (r < 0)
 		return r;
@@ -164,9 +157,8 @@ int link_create_wireguard(const char *ifname)
 	struct nlattr *nest;
 	int r;
 
-	r = valid_ifname(ifname);
-	if (r < 0)
-		return r;
+	if (!ifname_valid(ifname))
+		return -EINVAL;
 	r = nl_open(&s, NETLINK_ROUTE);
 	if (r < 0)
 		return r;
@@ -424,9 +416,8 @@ int link_delete(const char *ifname)
 	struct ifinfomsg *ifi;
 	int r;
 
-	r = valid_ifname(ifname);
-	if (r < 0)
-		return r;
+	if (!ifname_valid(ifname))
+		return -EINVAL;
 	r = nl_open(&s, NETLINK_ROUTE);
 	if (r < 0)
 		return r;

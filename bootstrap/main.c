@@ -316,9 +316,7 @@ static void load_keys(struct run *run)
 	snprintf(path, sizeof(path), "%s/private.key", run->state_dir);
 	if (run->opt.dry_run && access(path, F_OK) < 0) {
 		/* changes nothing: a throwaway key stands in for the one a real run creates */
-		randombytes_buf(run->private_key, sizeof(run->private_key));
-		keys_clamp(run->private_key);
-		keys_public(run->private_key, run->public_key);
+		keys_generate(run->private_key, run->public_key);
 		run->key_created = true;
 		return;
 	}
@@ -1387,18 +1385,13 @@ static void status(struct run *run)
 /* --rotate-key: a new key replaces the old file atomically; the run goes on as a refresh. */
 static void rotate_key(struct run *run)
 {
-	char path[PATH_MAX + 16], line[KEYS_BASE64_LEN], pub[KEYS_BASE64_LEN];
+	char path[PATH_MAX + 16], pub[KEYS_BASE64_LEN];
 	uint8_t k[KEYS_LEN], p[KEYS_LEN];
 	int r;
 
 	snprintf(path, sizeof(path), "%s/private.key", run->state_dir);
-	randombytes_buf(k, sizeof(k));
-	keys_clamp(k);
-	keys_public(k, p);
-	keys_to_base64(k, line);
-	line[KEYS_BASE64_LEN - 1] = '\n';
-	r = fs_write_atomic(path, line, KEYS_BASE64_LEN, 0600, (gid_t)-1, 0);
-	sodium_memzero(line, sizeof(line));
+	keys_generate(k, p);
+	r = keys_write(path, k, 0);
 	sodium_memzero(k, sizeof(k));
 	if (r < 0)
 		die(run, EX_CANTCREAT, "%s: %s", path, strerror(-r));

@@ -8,11 +8,13 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
 #include "s3.h"
 #include "sigv4.h"
+#include "text.h"
 
 #define S3_URL_MAX (16 * 1024)
 #define S3_LIST_PAGE_MAX (4u << 20)
@@ -69,14 +71,6 @@ static int endpoint_host(const char *endpoint, char *host, size_t hostlen)
 	return copy_field(host, hostlen, h);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int s3_client_init(struct s3_client *c, const struct config *cfg)
 {
 	char host[256];
@@ -108,7 +102,8 @@ int s3_client_init(struct s3_client *c, const struct config *cfg)
 	}
 	c->max_attempts = 5;
 	c->max_parallel = cfg->bucket_parallel ? cfg->bucket_parallel : 16;
-	c->deadline_ms = cfg->bucket_timeout ? now_ms() + (uint64_t)cfg->bucket_timeout * 1000 : 0;
+	c->deadline_ms =
+		cfg->bucket_timeout ? clock_now_ms() + (uint64_t)cfg->bucket_timeout * 1000 : 0;
 	return 0;
 fail:
 	s3_client_wipe(c);
@@ -174,15 +169,12 @@ static int sign(const struct s3_client *c, const struct s3_op *op, const char *p
 /* What one attempt may take: S3_TIMEOUT_MS, cut to the time left before bucket_timeout. */
 static long attempt_ms(const struct s3_client *c)
 {
-	uint64_t now;
+	long left;
 
 	if (!c->deadline_ms)
 		return S3_TIMEOUT_MS;
-	now = now_ms();
-	if (now >= c->deadline_ms)
-		return 0;
-	return c->deadline_ms - now < (uint64_t)S3_TIMEOUT_MS ? (long)(c->deadline_ms - now)
-							      : S3_TIMEOUT_MS;
+	left = clock_left_ms(c->deadline_ms);
+	return left < S3_TIMEOUT_MS ? left : S3_TIMEOUT_MS;
 }
 
 static int prepare(const struct s3_client *c, const struct s3_op *op, struct s3_prepared *p)
@@ -292,19 +284,14 @@ static bool is_server_error(const struct http_response *resp)
 /* Never sleeps past bucket_timeout: the next prepare() then ends the run's bucket work. */
 static void backoff(const struct s3_client *c, unsigned attempt)
 {
-	unsigned ms = S3_BACKOFF_BASE_MS << (attempt < 6 ? attempt : 6);
-	struct timespec ts;
+	unsigned ms = clock_backoff_ms(S3_BACKOFF_BASE_MS, S3_BACKOFF_CAP_MS, attempt);
 	long left = attempt_ms(c);
 
-	if (ms > S3_BACKOFF_CAP_MS)
-		ms = S3_BACKOFF_CAP_MS;
 	/* "Equal jitter": half fixed, half random, so a fleet booting together spreads out. */
 	ms = ms / 2 + randombytes_uniform(ms / 2 + 1);
 	if (c->deadline_ms && (long)ms > left)
 		ms = left;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
+	clock_sleep_ms(ms);
 }
 
 enum s3_next {
@@ -340,20 +327,12 @@ static enum s3_next classify(const struct s3_op *op, const struct http_response 
 	return S3_NEXT_RETRY;
 }
 
-static void copy_text(char *dst, size_t len, const char *src)
-{
-	size_t n = strnlen(src, len - 1);
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 static void set_last_error(struct s3_client *c, const struct http_response *resp)
 {
 	char code[64];
 
 	if (resp->result < 0) {
-		copy_text(c->last_error, sizeof(c->last_error),
+		text_copy(c->last_error, sizeof(c->last_error),
 			  resp->error[0] ? resp->error : strerror(-resp->result));
 		return;
 	}
@@ -383,7 +362,7 @@ static int s3_do(struct s3_client *c, const struct s3_op *op, struct http_respon
 		prepared_free(&p);
 		if (r < 0) {
 			resp->result = r;
-			copy_text(c->last_error, sizeof(c->last_error), strerror(-r));
+			text_copy(c->last_error, sizeof(c->last_error), strerror(-r));
 			return r;
 		}
 		attempt++;
@@ -689,7 +668,7 @@ static bool many_result(struct s3_client *c, struct http_response *resp, size_t 
 	}
 	if (r < 0) {
 		set_last_error(c, resp);
-		copy_text(ret->error, sizeof(ret->error), c->last_error);
+		text_copy(ret->error, sizeof(ret->error), c->last_error);
 	}
 	ret->result = r;
 	return false;
@@ -793,7 +772,7 @@ int s3_get_many(struct s3_client *c, const char *const *keys, size_t n, size_t m
 		buf_free(&ret[i].body);
 		ret[i].result = s3_get(c, keys[i], max, &ret[i].body, ret[i].etag);
 		if (ret[i].result < 0)
-			copy_text(ret[i].error, sizeof(ret[i].error), c->last_error);
+			text_copy(ret[i].error, sizeof(ret[i].error), c->last_error);
 	}
 	free(pending);
 	return r;

@@ -24,6 +24,7 @@
 #include "link.h"
 #include "log.h"
 #include "netlink.h"
+#include "text.h"
 #include "wg.h"
 #include "wg-netlink.h"
 
@@ -38,16 +39,6 @@ union sockaddr_wg {
 	struct sockaddr_in in;
 	struct sockaddr_in6 in6;
 };
-
-static bool ifname_valid(const char *name)
-{
-	size_t n;
-
-	if (!name)
-		return false;
-	n = strnlen(name, IFNAMSIZ);
-	return n > 0 && n < IFNAMSIZ;
-}
 
 static bool prefix_valid(const struct ip_prefix *p)
 {

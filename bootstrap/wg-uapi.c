@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -22,9 +21,11 @@
 #include <sodium.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "link.h"
 #include "log.h"
+#include "text.h"
 #include "wg-uapi.h"
 #include "wg.h"
 
@@ -470,10 +471,8 @@ int wg_uapi_build_set(const struct wg_device *changes, struct buf *out)
 
 static int uapi_path(const char *ifname, char *out, size_t outlen)
 {
-	size_t n = strlen(ifname);
-
-	/* wg(8) refuses names with '/' (wireguard.md 2.1); IFNAMSIZ bounds the rest. */
-	if (!n || n >= 16 || strchr(ifname, '/') || !strcmp(ifname, ".") || !strcmp(ifname, ".."))
+	/* The name becomes a path component: ifname_valid() refuses '/', "." and "..". */
+	if (!ifname_valid(ifname))
 		return -EINVAL;
 	if ((size_t)snprintf(out, outlen, "%s/%s.sock", WG_UAPI_DIR, ifname) >= outlen)
 		return -ENAMETOOLONG;
@@ -770,23 +769,8 @@ out_free_env:
 	return r;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /* wireguard-go forks its daemon and the parent exits 0 once TUN and socket exist (main.go). */
-static int wait_parent(pid_t pid, long deadline)
+static int wait_parent(pid_t pid, uint64_t deadline)
 {
 	pid_t w;
 	int status;
@@ -799,12 +783,12 @@ static int wait_parent(pid_t pid, long deadline)
 			return -errno;
 		if (w == pid)
 			break;
-		if (now_ms() >= deadline) {
+		if (clock_now_ms() >= deadline) {
 			kill(pid, SIGTERM);
 			waitpid(pid, &status, 0);
 			return -ETIMEDOUT;
 		}
-		sleep_ms(10);
+		clock_sleep_ms(10);
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		log_debug("userspace daemon exited with status 0x%x", (unsigned)status);
@@ -813,7 +797,7 @@ static int wait_parent(pid_t pid, long deadline)
 	return 0;
 }
 
-static int wait_socket(const char *ifname, long deadline)
+static int wait_socket(const char *ifname, uint64_t deadline)
 {
 	int r;
 
@@ -822,16 +806,16 @@ static int wait_socket(const char *ifname, long deadline)
 		r = uapi_probe(ifname, false);
 		if (r != 0)
 			return r < 0 ? r : 0;
-		if (now_ms() >= deadline)
+		if (clock_now_ms() >= deadline)
 			return -ETIMEDOUT;
-		sleep_ms(20);
+		clock_sleep_ms(20);
 	}
 }
 
 static int uapi_create(const struct config *cfg)
 {
 	char path[PATH_MAX], sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	long deadline;
+	uint64_t deadline;
 	pid_t pid = 0;
 	int r;
 
@@ -841,7 +825,7 @@ static int uapi_create(const struct config *cfg)
 	r = wg_uapi_find_command(cfg->userspace_command, path, sizeof(path));
 	if (r < 0)
 		return r;
-	deadline = now_ms() + UAPI_START_TIMEOUT_MS;
+	deadline = clock_now_ms() + UAPI_START_TIMEOUT_MS;
 	log_debug("starting '%s %s'", path, cfg->interface);
 	r = spawn_daemon(path, cfg->interface, &pid);
 	if (r < 0)

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <time.h>
+#include <stdint.h>
 
 struct buf;
 struct config;
@@ -104,9 +104,9 @@ struct md_http {
 	size_t n_bases;
 	bool pinned; /* cfg->metadata_url: no fallback */
 	size_t cur;
-	struct timespec deadline;
+	uint64_t deadline_ms; /* clock_now_ms() */
 	unsigned timeout_s;
-	unsigned delay_ms;
+	unsigned attempt; /* retries so far: the backoff step */
 	char *err;
 	size_t errlen;
 };

@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
 #include <jansson.h>
 
 #include "../bootstrap/buf.h"
+#include "../bootstrap/clock.h"
 #include "../bootstrap/config.h"
 #include "../bootstrap/http.h"
 #include "../bootstrap/log.h"
@@ -409,33 +409,18 @@ void md_set_err(char *err, size_t errlen, const char *fmt, ...)
 	}
 }
 
-static void md_now(struct timespec *ts)
+static unsigned md_delay_ms(const struct md_http *h)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
+	return clock_backoff_ms(MD_DELAY_FIRST_MS, MD_DELAY_MAX_MS, h->attempt);
 }
 
-static long md_ms_left(const struct md_http *h)
-{
-	struct timespec now;
-
-	md_now(&now);
-	return (h->deadline.tv_sec - now.tv_sec) * 1000L +
-	       (h->deadline.tv_nsec - now.tv_nsec) / 1000000L;
-}
-
-static void md_sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* Sleeps the session's current delay (at most left ms) and doubles it up to the cap. */
+/* Sleeps the session's current delay (at most left ms); the next one is twice as long. */
 static void md_backoff(struct md_http *h, long left)
 {
-	md_sleep_ms(left < (long)h->delay_ms ? left : (long)h->delay_ms);
-	h->delay_ms = h->delay_ms * 2 > MD_DELAY_MAX_MS ? MD_DELAY_MAX_MS : h->delay_ms * 2;
+	unsigned ms = md_delay_ms(h);
+
+	clock_sleep_ms(left < (long)ms ? left : (long)ms);
+	h->attempt++;
 }
 
 static int md_set_base(char *dst, size_t dstlen, const char *base)
@@ -460,7 +445,6 @@ int md_http_init(struct md_http *h, const struct config *cfg, const char *defaul
 	memset(h, 0, sizeof(*h));
 	h->err = err;
 	h->errlen = errlen;
-	h->delay_ms = MD_DELAY_FIRST_MS;
 	h->n_bases = 1;
 	if (cfg->metadata_url[0]) {
 		r = md_set_base(h->bases[0], sizeof(h->bases[0]), cfg->metadata_url);
@@ -477,8 +461,7 @@ int md_http_init(struct md_http *h, const struct config *cfg, const char *defaul
 		return r;
 	}
 	h->timeout_s = cfg->metadata_timeout;
-	md_now(&h->deadline);
-	h->deadline.tv_sec += cfg->metadata_timeout;
+	h->deadline_ms = clock_now_ms() + (uint64_t)cfg->metadata_timeout * 1000;
 	return 0;
 }
 
@@ -559,7 +542,7 @@ static int md_http_once(struct md_http *h, size_t base, const char *method, cons
 {
 	struct http_request req = {0};
 	char url[MD_URL_MAX];
-	long left = md_ms_left(h);
+	long left = clock_left_ms(h->deadline_ms);
 	int res, r;
 
 	snprintf(url, sizeof(url), "%s%s", h->bases[base], path);
@@ -628,12 +611,12 @@ int md_http_request(struct md_http *h, const char *method, const char *path,
 		if (r != -EAGAIN)
 			break;
 		http_response_free(&resp);
-		left = md_ms_left(h);
+		left = clock_left_ms(h->deadline_ms);
 		if (left <= 0) {
 			r = -ETIMEDOUT;
 			break;
 		}
-		log_debug("metadata: %s (retrying in %u ms)", desc, h->delay_ms);
+		log_debug("metadata: %s (retrying in %u ms)", desc, md_delay_ms(h));
 		md_backoff(h, left);
 	}
 	if (r == 0) {
@@ -679,14 +662,14 @@ int md_fetch_until_usable(struct md_http *h, const struct config *cfg, const cha
 			return r;
 		if (md_instance_usable(cfg, &inst))
 			break;
-		left = md_ms_left(h);
+		left = clock_left_ms(h->deadline_ms);
 		if (left <= 0) {
 			md_set_err(h->err, h->errlen, "%s: no usable address after %u s: %s%s%s",
 				   md_http_url(h, path, url, sizeof(url)), h->timeout_s, sought,
 				   inst.origin.refused[0] ? "; refused " : "", inst.origin.refused);
 			return -ENODATA;
 		}
-		log_debug("metadata: no usable address yet (retrying in %u ms)", h->delay_ms);
+		log_debug("metadata: no usable address yet (retrying in %u ms)", md_delay_ms(h));
 		md_backoff(h, left);
 	}
 	md_warn_private_only(cfg, &inst);
