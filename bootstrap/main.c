@@ -1175,13 +1175,13 @@ static void remove_units(struct run *run)
 	r = config_path(&run->cfg, run->cfg.networkd_dir, dir, sizeof(dir));
 	for (i = 0; !r && i < sizeof(exts) / sizeof(*exts); i++) {
 		r = nd_unit_path(dir, run->cfg.interface, exts[i], path, sizeof(path));
-		if (!r && unlink(path) < 0)
-			r = errno == ENOENT ? 0 : -errno;
-		else if (!r)
+		if (!r)
+			r = nd_remove(path);
+		if (r > 0) {
 			run->units_written++;
+			r = 0;
+		}
 	}
-	if (!r && run->units_written)
-		r = fs_fsync_dir_of(path);
 	if (r < 0)
 		die(run, EX_CANTCREAT, "networkd units in %s: %s", dir, strerror(-r));
 }

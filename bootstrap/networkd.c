@@ -155,7 +155,10 @@ int nd_write_if_changed(const char *path, const char *content, size_t len)
 
 int nd_remove(const char *path)
 {
+	int r;
+
 	if (unlink(path) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	return fs_fsync_dir_of(path);
+	r = fs_fsync_dir_of(path);
+	return r < 0 ? r : 1;
 }

@@ -21,7 +21,7 @@ int nd_unit_path(const char *dir, const char *ifname, const char *ext, char *out
  * Returns 1 written, 0 unchanged, -errno.
  */
 int nd_write_if_changed(const char *path, const char *content, size_t len);
-/* Removes path; a missing file is success. */
+/* Removes path and syncs its directory: 1 removed, 0 when it was missing, -errno. */
 int nd_remove(const char *path);
 
 #endif

@@ -535,23 +535,6 @@ int s3_delete(struct s3_client *c, const char *key)
 	return r == -ENOENT ? 0 : r;
 }
 
-int s3_create_bucket(struct s3_client *c)
-{
-	const struct s3_op op = {
-		.method = "PUT",
-		.max_response = S3_ERROR_BODY_MIN,
-	};
-	struct http_response resp;
-	int r;
-
-	c->stats.put++;
-	r = s3_do(c, &op, &resp);
-	if (r >= 0)
-		r = status_errno(resp.status);
-	http_response_free(&resp);
-	return r;
-}
-
 /* Drops the objects from index n on (a page that failed half-way). */
 static void listing_truncate(struct s3_listing *l, size_t n)
 {
@@ -1222,19 +1205,4 @@ int s3_list_parse(const char *xml, size_t len, struct s3_listing *l, bool *ret_t
 	free(x->next);
 	free(x);
 	return r;
-}
-
-int s3_uri_encode(const char *in, bool keep_slash, char *out, size_t outlen)
-{
-	struct buf b;
-	int r;
-
-	buf_init(&b, outlen ? outlen - 1 : 0);
-	r = buf_add(&b, "", 0);
-	if (r >= 0)
-		r = sigv4_uri_encode(in, strlen(in), keep_slash, &b);
-	if (r >= 0)
-		memcpy(out, b.data, b.len + 1);
-	buf_free(&b);
-	return r == -EMSGSIZE ? -ENAMETOOLONG : r;
 }

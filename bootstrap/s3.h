@@ -79,15 +79,9 @@ int s3_delete(struct s3_client *c, const char *key);
  * listing is never returned (it must not be taken as truth and remove peers). */
 int s3_list(struct s3_client *c, const char *prefix, struct s3_listing *ret);
 void s3_listing_free(struct s3_listing *l);
-/* PUT /<bucket>: -EEXIST if it exists (409). Used by tests/tools/s3tool and first-run setups;
- * the bootstrap itself never creates buckets. */
-int s3_create_bucket(struct s3_client *c);
-
 /* Pure, for tests and fuzzing. */
 /* Appends one ListObjectsV2 page to l; ret_next gets NextContinuationToken ("" if none). */
 int s3_list_parse(const char *xml, size_t len, struct s3_listing *l, bool *ret_truncated,
 		  char *ret_next, size_t nextlen);
-/* URI-encodes per SigV4: unreserved A-Za-z0-9-_.~ kept, '/' kept when keep_slash. */
-int s3_uri_encode(const char *in, bool keep_slash, char *out, size_t outlen);
 
 #endif

@@ -225,7 +225,7 @@ t_conditional_no_blind_retry() {
 	[ "$(fake_count slowdown2-cond)" = 3 ]
 }
 
-check s3_create_bucket t_mb
+check s3tool_make_bucket t_mb
 check s3_put_get_roundtrip_etag t_roundtrip
 check s3_empty_object t_empty_object
 check s3_list_pagination_2500 t_pagination

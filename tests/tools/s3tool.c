@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../bootstrap/buf.h"
 #include "../../bootstrap/config.h"
 #include "../../bootstrap/http.h"
 #include "../../bootstrap/log.h"
 #include "../../bootstrap/s3.h"
+#include "../../bootstrap/sigv4.h"
 
 #define FILE_MAX (16u << 20)
 
@@ -189,12 +191,54 @@ static int cmd_fill(struct s3_client *c, const char *prefix, const char *count)
 	return r;
 }
 
+/* PUT /<bucket>, signed here: the bootstrap itself never creates buckets. 409 = -EEXIST. */
+static int cmd_mb(const struct s3_client *c)
+{
+	const char *host = strstr(c->endpoint, "://");
+	char path[2 + sizeof(c->bucket)], url[sizeof(c->endpoint) + sizeof(path)];
+	char date[SIGV4_DATE_LEN];
+	struct http_header hdrs[4] = {
+		{"Host", host ? host + 3 : ""},
+		{"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
+		{"x-amz-date", date},
+	};
+	const struct sigv4_request sreq = {
+		.method = "PUT",
+		.path = path,
+		.headers = hdrs,
+		.n_headers = 3,
+		.payload_hash = SIGV4_EMPTY_SHA256,
+	};
+	const struct sigv4_credentials cred = {c->access_key, c->secret_key, c->region, "s3"};
+	struct http_request req = {.method = "PUT", .url = url, .headers = hdrs, .n_headers = 4};
+	struct http_response resp;
+	struct sigv4_signed s;
+	int r;
+
+	snprintf(path, sizeof(path), "/%s", c->bucket);
+	snprintf(url, sizeof(url), "%s%s", c->endpoint, path);
+	sigv4_format_date(time(NULL), date);
+	r = sigv4_sign(&sreq, &cred, time(NULL), &s);
+	hdrs[3] = (struct http_header){"Authorization", s.authorization};
+	req.max_response = 4096;
+	if (r >= 0)
+		r = http_perform(&req, &resp);
+	sigv4_signed_free(&s);
+	if (r < 0)
+		return r;
+	if (resp.status != 200)
+		fprintf(stderr, "s3tool: mb: HTTP %ld\n", resp.status);
+	r = resp.status == 200 ? 0 : resp.status == 409 ? -EEXIST : -EIO;
+	http_response_free(&resp);
+	return r;
+}
+
 static int run(struct s3_client *c, int argc, char **argv)
 {
 	const char *cmd = argv[0];
 
 	if (!strcmp(cmd, "mb") && argc == 1)
-		return s3_create_bucket(c);
+		return cmd_mb(c);
 	if (!strcmp(cmd, "put") && argc >= 3)
 		return cmd_put(c, argc, argv);
 	if (!strcmp(cmd, "get") && argc == 2)

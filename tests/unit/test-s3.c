@@ -1,4 +1,5 @@
-/* s3_list_parse against RGW-shaped ListObjectsV2 pages (tests/fixtures/s3/list) and s3_uri_encode. */
+/* s3_list_parse against RGW-shaped ListObjectsV2 pages (tests/fixtures/s3/list) and the
+ * SigV4 URI encoding of object keys (sigv4_uri_encode, as s3.c builds its URLs). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -8,6 +9,7 @@
 
 #include "../../bootstrap/buf.h"
 #include "../../bootstrap/s3.h"
+#include "../../bootstrap/sigv4.h"
 #include "test.h"
 
 #define FIXTURES "tests/fixtures/s3/list"
@@ -185,6 +187,22 @@ static void test_object_bound(void)
 	s3_listing_free(&l);
 }
 
+/* sigv4_uri_encode into a fixed array, as s3.c's URLs use it: -ENAMETOOLONG when it does not fit. */
+static int uri_encode(const char *in, bool keep_slash, char *out, size_t outlen)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, outlen - 1);
+	r = buf_add(&b, "", 0);
+	if (r >= 0)
+		r = sigv4_uri_encode(in, strlen(in), keep_slash, &b);
+	if (r >= 0)
+		memcpy(out, b.data, b.len + 1);
+	buf_free(&b);
+	return r == -EMSGSIZE ? -ENAMETOOLONG : r;
+}
+
 static void test_uri_encode(void)
 {
 	static const struct {
@@ -202,13 +220,13 @@ static void test_uri_encode(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		CHECK_INT(s3_uri_encode(cases[i].in, cases[i].slash, out, sizeof(out)), 0);
+		CHECK_INT(uri_encode(cases[i].in, cases[i].slash, out, sizeof(out)), 0);
 		CHECK_STR(out, cases[i].out);
 	}
-	CHECK_INT(s3_uri_encode("abc", true, tiny, sizeof(tiny)), 0);
+	CHECK_INT(uri_encode("abc", true, tiny, sizeof(tiny)), 0);
 	CHECK_STR(tiny, "abc");
-	CHECK_INT(s3_uri_encode("ab ", true, tiny, sizeof(tiny)), -ENAMETOOLONG);
-	CHECK_INT(s3_uri_encode("abcd", true, tiny, sizeof(tiny)), -ENAMETOOLONG);
+	CHECK_INT(uri_encode("ab ", true, tiny, sizeof(tiny)), -ENAMETOOLONG);
+	CHECK_INT(uri_encode("abcd", true, tiny, sizeof(tiny)), -ENAMETOOLONG);
 }
 
 int main(void)
