@@ -74,21 +74,12 @@ int claim_candidate(const uint8_t name_key[32], const char *node, const struct i
 int claim_seal(const uint8_t record_key[32], const char *object, const struct claim *c,
 	       struct buf *out)
 {
-	char a[ADDR_STRLEN], *text;
+	char a[ADDR_STRLEN];
 	json_t *root;
-	int r;
 
 	root = json_pack("{s:s, s:s, s:I}", "node", c->node, "address", addr_fmt(&c->address, a),
 			 "claimed", (json_int_t)c->claimed);
-	if (!root)
-		return -ENOMEM;
-	text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(root);
-	if (!text)
-		return -ENOMEM;
-	r = record_seal_payload(record_key, object, text, strlen(text), out);
-	free(text);
-	return r;
+	return record_seal_json(record_key, object, root, out);
 }
 
 int claim_open(const uint8_t record_key[32], const char *object, const char *buf, size_t len,

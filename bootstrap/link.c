@@ -149,7 +149,8 @@ static int open_get(struct nl_sock *s, const char *ifname, struct link_info *ret
 	return r;
 }
 
-int link_create_wireguard(const char *ifname)
+/* RTM_NEWLINK creating a link of kind, or RTM_DELLINK (kind NULL), by name on a socket of its own. */
+static int change_link(uint16_t type, uint16_t flags, const char *ifname, const char *kind)
 {
 	struct nl_sock s;
 	struct nlmsghdr *nlh;
@@ -162,17 +163,24 @@ int link_create_wireguard(const char *ifname)
 	r = nl_open(&s, NETLINK_ROUTE);
 	if (r < 0)
 		return r;
-	/* No IFLA_INFO_DATA: all WireGuard configuration goes through genetlink (1.8). */
-	nlh = msg_new(&s, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	nlh = msg_new(&s, type, flags);
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
-	nest = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
-	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "wireguard");
-	mnl_attr_nest_end(nlh, nest);
+	if (kind) {
+		nest = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, kind);
+		mnl_attr_nest_end(nlh, nest);
+	}
 	r = request(&s, nlh, NULL, NULL);
 	nl_close(&s);
 	return r;
+}
+
+int link_create_wireguard(const char *ifname)
+{
+	/* No IFLA_INFO_DATA: all WireGuard configuration goes through genetlink (wg-netlink.c). */
+	return change_link(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifname, "wireguard");
 }
 
 int link_exists(const char *ifname)
@@ -411,21 +419,5 @@ out:
 
 int link_delete(const char *ifname)
 {
-	struct nl_sock s;
-	struct nlmsghdr *nlh;
-	struct ifinfomsg *ifi;
-	int r;
-
-	if (!ifname_valid(ifname))
-		return -EINVAL;
-	r = nl_open(&s, NETLINK_ROUTE);
-	if (r < 0)
-		return r;
-	nlh = msg_new(&s, RTM_DELLINK, 0);
-	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
-	r = request(&s, nlh, NULL, NULL);
-	nl_close(&s);
-	return r;
+	return change_link(RTM_DELLINK, 0, ifname, NULL);
 }

@@ -134,16 +134,34 @@ static int record_add_endpoint(json_t *obj, const char *key, const struct ip_add
 	return json_object_set_new(obj, key, json_string(addr_fmt(a, s))) < 0 ? -ENOMEM : 0;
 }
 
-static int record_to_json(const struct record *rec, char **ret)
+int record_seal_json(const uint8_t record_key[32], const char *object_name, json_t *root,
+		     struct buf *out)
+{
+	char *text;
+	int r;
+
+	if (!root)
+		return -ENOMEM;
+	/* Sorted keys: the same value always serialises to the same bytes. */
+	text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(root);
+	if (!text)
+		return -ENOMEM;
+	r = record_seal_payload(record_key, object_name, text, strlen(text), out);
+	free(text);
+	return r;
+}
+
+/* The payload object of rec; NULL when out of memory. */
+static json_t *record_to_json(const struct record *rec)
 {
 	char pk[KEYS_BASE64_LEN], addr[ADDR_STRLEN];
-	json_t *root = NULL, *eps;
-	char *text;
+	json_t *eps;
 	int r;
 
 	eps = json_object();
 	if (!eps)
-		return -ENOMEM;
+		return NULL;
 	r = record_add_endpoint(eps, "wan", &rec->wan);
 	if (r == 0)
 		r = record_add_endpoint(eps, "lan", &rec->lan);
@@ -151,40 +169,23 @@ static int record_to_json(const struct record *rec, char **ret)
 		r = record_add_endpoint(eps, "wan6", &rec->wan6);
 	if (r < 0) {
 		json_decref(eps);
-		return r;
+		return NULL;
 	}
 	keys_to_base64(rec->public_key, pk);
-	root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:I, s:I, s:I}", "name",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:I, s:I, s:I}", "name",
 			 rec->name, "provider", rec->provider, "region", rec->region, "zone",
 			 rec->zone, "public_key", pk, "address", addr_fmt(&rec->address, addr),
 			 "port", (int)rec->port, "endpoints", eps, "created",
 			 (json_int_t)rec->created, "updated", (json_int_t)rec->updated, "seq",
 			 (json_int_t)rec->seq);
-	if (!root)
-		return -ENOMEM;
-	/* Sorted keys: the same record always serialises to the same bytes. */
-	text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(root);
-	if (!text)
-		return -ENOMEM;
-	*ret = text;
-	return 0;
 }
 
 int record_seal(const uint8_t record_key[32], const char *object_name, const struct record *rec,
 		struct buf *out)
 {
-	char *text = NULL;
-	int r;
-
 	if (!record_valid(rec))
 		return -EINVAL;
-	r = record_to_json(rec, &text);
-	if (r < 0)
-		return r;
-	r = record_seal_payload(record_key, object_name, text, strlen(text), out);
-	free(text);
-	return r;
+	return record_seal_json(record_key, object_name, record_to_json(rec), out);
 }
 
 static int record_copy_string(const char *s, char *out, size_t size)

@@ -11,6 +11,8 @@
 #include "addr.h"
 #include "buf.h"
 
+struct json_t;
+
 #define RECORD_MAX_SIZE 4096
 #define RECORD_OBJECT_MAX 256
 
@@ -47,6 +49,9 @@ int record_open(const uint8_t record_key[32], const char *object_name, const cha
  */
 int record_seal_payload(const uint8_t record_key[32], const char *object_name, const char *payload,
 			size_t len, struct buf *out);
+/* Serialises root (consumed; NULL is -ENOMEM) as compact JSON with sorted keys and seals it. */
+int record_seal_json(const uint8_t record_key[32], const char *object_name, struct json_t *root,
+		     struct buf *out);
 /* Opens an envelope into out (outlen bytes) without parsing the payload (address claims):
  * the errors of record_open() before the payload. */
 int record_open_payload(const uint8_t record_key[32], const char *object_name, const char *buf,
