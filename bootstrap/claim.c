@@ -18,7 +18,7 @@
 #define CLAIM_SETTLE_MS 2500
 
 int claim_object_name(const uint8_t name_key[32], const char *prefix, const struct ip_addr *a,
-		      char *out, size_t outlen)
+		      char *ret_name, size_t name_size)
 {
 	uint8_t hash[CLAIM_HASH_LEN];
 	char in[ADDR_STRLEN + 8], s[ADDR_STRLEN], hex[2 * CLAIM_HASH_LEN + 1];
@@ -30,8 +30,8 @@ int claim_object_name(const uint8_t name_key[32], const char *prefix, const stru
 	n = snprintf(in, sizeof(in), "addr:%s", addr_fmt(a, s));
 	crypto_generichash(hash, sizeof(hash), (const uint8_t *)in, n, name_key, 32);
 	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
-	n = snprintf(out, outlen, "%saddrs/%s", prefix, hex);
-	if (n < 0 || (size_t)n >= outlen)
+	n = snprintf(ret_name, name_size, "%saddrs/%s", prefix, hex);
+	if (n < 0 || (size_t)n >= name_size)
 		return -ENAMETOOLONG;
 	return 0;
 }
@@ -72,14 +72,14 @@ int claim_candidate(const uint8_t name_key[32], const char *node, const struct i
 }
 
 int claim_seal(const uint8_t record_key[32], const char *object, const struct claim *c,
-	       struct buf *out)
+	       struct buf *ret_envelope)
 {
 	char a[ADDR_STRLEN];
 	json_t *root;
 
 	root = json_pack("{s:s, s:s, s:I}", "node", c->node, "address", addr_fmt(&c->address, a),
 			 "claimed", (json_int_t)c->claimed);
-	return record_seal_json(record_key, object, root, out);
+	return record_seal_json(record_key, object, root, ret_envelope);
 }
 
 int claim_open(const uint8_t record_key[32], const char *object, const char *buf, size_t len,

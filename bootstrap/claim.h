@@ -25,14 +25,14 @@ struct claim {
 
 /* "<prefix>addrs/<32 hex of keyed BLAKE2b(name subkey, "addr:" ip)>" */
 int claim_object_name(const uint8_t name_key[32], const char *prefix, const struct ip_addr *a,
-		      char *out, size_t outlen);
+		      char *ret_name, size_t name_size);
 /* Addresses in [start, end] (IPv4); 0 when end < start. */
 uint32_t claim_pool_size(const struct ip_addr *start, const struct ip_addr *end);
 /* The i-th candidate of node: start + (hash(node) + i) mod size. -ERANGE on an empty pool. */
 int claim_candidate(const uint8_t name_key[32], const char *node, const struct ip_addr *start,
 		    const struct ip_addr *end, uint32_t i, struct ip_addr *ret);
 int claim_seal(const uint8_t record_key[32], const char *object, const struct claim *c,
-	       struct buf *out);
+	       struct buf *ret_envelope);
 /* Pure. The errors of record_open(). */
 int claim_open(const uint8_t record_key[32], const char *object, const char *buf, size_t len,
 	       struct claim *ret);

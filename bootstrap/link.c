@@ -198,7 +198,7 @@ int link_exists(const char *ifname)
 	return 1;
 }
 
-int link_get_kind(const char *ifname, char *out, size_t outlen)
+int link_get_kind(const char *ifname, char *ret_kind, size_t kind_size)
 {
 	struct link_info info;
 	struct nl_sock s;
@@ -210,9 +210,9 @@ int link_get_kind(const char *ifname, char *out, size_t outlen)
 		return r;
 	nl_close(&s);
 	n = strlen(info.kind);
-	if (n >= outlen)
+	if (n >= kind_size)
 		return -ENOBUFS;
-	memcpy(out, info.kind, n + 1);
+	memcpy(ret_kind, info.kind, n + 1);
 	return 0;
 }
 

@@ -18,7 +18,7 @@ int link_exists(const char *ifname);
 int link_configure(const char *ifname, uint32_t mtu, const struct ip_prefix *addr,
 		   int *ret_changed);
 /* IFLA_INFO_KIND of ifname ("wireguard", "tun", "" when none); -ENODEV when missing. */
-int link_get_kind(const char *ifname, char *out, size_t outlen);
+int link_get_kind(const char *ifname, char *ret_kind, size_t kind_size);
 /* -ENODEV when missing. */
 int link_delete(const char *ifname);
 

@@ -131,14 +131,15 @@ fail:
 	return r;
 }
 
-int nd_unit_path(const char *dir, const char *ifname, const char *ext, char *out, size_t outlen)
+int nd_unit_path(const char *dir, const char *ifname, const char *ext, char *ret_path,
+		 size_t path_size)
 {
 	int n;
 
 	if (!nd_ifname_ok(ifname) || strchr(ext, '/'))
 		return -EINVAL;
-	n = snprintf(out, outlen, "%s/90-clique-%s.%s", dir, ifname, ext);
-	if (n < 0 || (size_t)n >= outlen)
+	n = snprintf(ret_path, path_size, "%s/90-clique-%s.%s", dir, ifname, ext);
+	if (n < 0 || (size_t)n >= path_size)
 		return -ENAMETOOLONG;
 	return 0;
 }

@@ -14,7 +14,8 @@ struct mesh;
 int nd_render(const struct config *cfg, const struct mesh *m, struct buf *ret_netdev,
 	      struct buf *ret_network);
 /* "<dir>/90-clique-<ifname>.<ext>" */
-int nd_unit_path(const char *dir, const char *ifname, const char *ext, char *out, size_t outlen);
+int nd_unit_path(const char *dir, const char *ifname, const char *ext, char *ret_path,
+		 size_t path_size);
 /*
  * Writes path atomically (tmp in the same dir + fsync + rename + fsync dir) with mode 0640 and
  * group systemd-network where that group exists, only when the content differs.

@@ -37,7 +37,7 @@ int record_check_string(const char *s, size_t max)
 }
 
 int record_object_name(const uint8_t name_key[32], const char *prefix, const char *provider,
-		       const char *instance_id, char *out, size_t outlen)
+		       const char *instance_id, char *ret_name, size_t name_size)
 {
 	uint8_t hash[RECORD_NAME_HASH_LEN];
 	char in[128], hex[2 * RECORD_NAME_HASH_LEN + 1];
@@ -52,14 +52,14 @@ int record_object_name(const uint8_t name_key[32], const char *prefix, const cha
 		return -EINVAL;
 	crypto_generichash(hash, sizeof(hash), (const uint8_t *)in, n, name_key, KEYS_LEN);
 	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
-	n = snprintf(out, outlen, "%snodes/%s", prefix, hex);
-	if (n < 0 || (size_t)n >= outlen)
+	n = snprintf(ret_name, name_size, "%snodes/%s", prefix, hex);
+	if (n < 0 || (size_t)n >= name_size)
 		return -ENAMETOOLONG;
 	return 0;
 }
 
 int record_seal_payload(const uint8_t record_key[32], const char *object_name, const char *payload,
-			size_t len, struct buf *out)
+			size_t len, struct buf *ret_envelope)
 {
 	char nonce64[sodium_base64_ENCODED_LEN(RECORD_NONCE_LEN, sodium_base64_VARIANT_ORIGINAL)];
 	uint8_t nonce[RECORD_NONCE_LEN], *box = NULL;
@@ -86,11 +86,11 @@ int record_seal_payload(const uint8_t record_key[32], const char *object_name, c
 	sodium_bin2base64(nonce64, sizeof(nonce64), nonce, sizeof(nonce),
 			  sodium_base64_VARIANT_ORIGINAL);
 	sodium_bin2base64(box64, box64len, box, boxlen, sodium_base64_VARIANT_ORIGINAL);
-	buf_reset(out);
-	r = buf_addf(out, "{\"v\":%d,\"nonce\":\"%s\",\"box\":\"%s\"}", RECORD_VERSION, nonce64,
-		     box64);
+	buf_reset(ret_envelope);
+	r = buf_addf(ret_envelope, "{\"v\":%d,\"nonce\":\"%s\",\"box\":\"%s\"}", RECORD_VERSION,
+		     nonce64, box64);
 	/* Never publish what record_open() would refuse to read back. */
-	if (r == 0 && out->len > RECORD_MAX_SIZE)
+	if (r == 0 && ret_envelope->len > RECORD_MAX_SIZE)
 		r = -EMSGSIZE;
 out:
 	free(box);
@@ -135,7 +135,7 @@ static int record_add_endpoint(json_t *obj, const char *key, const struct ip_add
 }
 
 int record_seal_json(const uint8_t record_key[32], const char *object_name, json_t *root,
-		     struct buf *out)
+		     struct buf *ret_envelope)
 {
 	char *text;
 	int r;
@@ -147,7 +147,7 @@ int record_seal_json(const uint8_t record_key[32], const char *object_name, json
 	json_decref(root);
 	if (!text)
 		return -ENOMEM;
-	r = record_seal_payload(record_key, object_name, text, strlen(text), out);
+	r = record_seal_payload(record_key, object_name, text, strlen(text), ret_envelope);
 	free(text);
 	return r;
 }
@@ -181,11 +181,11 @@ static json_t *record_to_json(const struct record *rec)
 }
 
 int record_seal(const uint8_t record_key[32], const char *object_name, const struct record *rec,
-		struct buf *out)
+		struct buf *ret_envelope)
 {
 	if (!record_valid(rec))
 		return -EINVAL;
-	return record_seal_json(record_key, object_name, record_to_json(rec), out);
+	return record_seal_json(record_key, object_name, record_to_json(rec), ret_envelope);
 }
 
 static int record_copy_string(const char *s, char *out, size_t size)
@@ -318,7 +318,7 @@ out:
 }
 
 int record_open_payload(const uint8_t record_key[32], const char *object_name, const char *buf,
-			size_t len, char *out, size_t outlen, size_t *ret_len)
+			size_t len, char *ret_payload, size_t payload_size, size_t *ret_len)
 {
 	uint8_t nonce[RECORD_NONCE_LEN], *box = NULL;
 	unsigned long long plainlen;
@@ -333,13 +333,13 @@ int record_open_payload(const uint8_t record_key[32], const char *object_name, c
 	r = record_envelope(buf, len, nonce, box, &boxlen);
 	if (r < 0)
 		goto out;
-	if (boxlen - RECORD_TAG_LEN > outlen) {
+	if (boxlen - RECORD_TAG_LEN > payload_size) {
 		r = -EMSGSIZE;
 		goto out;
 	}
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    (uint8_t *)out, &plainlen, NULL, box, boxlen, (const uint8_t *)object_name,
-		    strlen(object_name), nonce, record_key) != 0) {
+		    (uint8_t *)ret_payload, &plainlen, NULL, box, boxlen,
+		    (const uint8_t *)object_name, strlen(object_name), nonce, record_key) != 0) {
 		r = -EBADMSG;
 		goto out;
 	}

@@ -31,10 +31,10 @@ struct record {
 
 /* "<prefix>nodes/<32 hex of keyed BLAKE2b(name subkey, provider:instance-id)>" */
 int record_object_name(const uint8_t name_key[32], const char *prefix, const char *provider,
-		       const char *instance_id, char *out, size_t outlen);
-/* Serialises and seals rec; out is reset first. */
+		       const char *instance_id, char *ret_name, size_t name_size);
+/* Serialises and seals rec; ret_envelope is reset first. */
 int record_seal(const uint8_t record_key[32], const char *object_name, const struct record *rec,
-		struct buf *out);
+		struct buf *ret_envelope);
 /*
  * Pure: opens and strictly validates. -EMSGSIZE over RECORD_MAX_SIZE, -EBADMSG not a record
  * envelope or authentication failed (wrong mesh key, moved object), -EPROTONOSUPPORT unknown
@@ -48,14 +48,14 @@ int record_open(const uint8_t record_key[32], const char *object_name, const cha
  * the envelope would exceed RECORD_MAX_SIZE.
  */
 int record_seal_payload(const uint8_t record_key[32], const char *object_name, const char *payload,
-			size_t len, struct buf *out);
+			size_t len, struct buf *ret_envelope);
 /* Serialises root (consumed; NULL is -ENOMEM) as compact JSON with sorted keys and seals it. */
 int record_seal_json(const uint8_t record_key[32], const char *object_name, struct json_t *root,
-		     struct buf *out);
-/* Opens an envelope into out (outlen bytes) without parsing the payload (address claims):
+		     struct buf *ret_envelope);
+/* Opens an envelope into ret_payload (payload_size bytes) without parsing the payload (address claims):
  * the errors of record_open() before the payload. */
 int record_open_payload(const uint8_t record_key[32], const char *object_name, const char *buf,
-			size_t len, char *out, size_t outlen, size_t *ret_len);
+			size_t len, char *ret_payload, size_t payload_size, size_t *ret_len);
 /* Only the payload JSON (for tests and the fuzz harness of the inner parser). */
 int record_payload_parse(const char *json, size_t len, struct record *ret);
 /* Validates a name/zone/region string per the rule above (non-empty, strlen < max, printable

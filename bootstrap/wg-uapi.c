@@ -452,18 +452,18 @@ static int build_peer(const struct wg_peer *p, struct buf *out)
 	return r;
 }
 
-int wg_uapi_build_set(const struct wg_device *changes, struct buf *out)
+int wg_uapi_build_set(const struct wg_device *changes, struct buf *ret_request)
 {
 	size_t i;
 	int r;
 
-	r = buf_addf(out, "set=1\n");
+	r = buf_addf(ret_request, "set=1\n");
 	if (r == 0)
-		r = build_device(changes, out);
+		r = build_device(changes, ret_request);
 	for (i = 0; r == 0 && i < changes->n_peers; i++)
-		r = build_peer(&changes->peers[i], out);
+		r = build_peer(&changes->peers[i], ret_request);
 	if (r == 0)
-		r = buf_addc(out, '\n');
+		r = buf_addc(ret_request, '\n');
 	return r;
 }
 
@@ -663,7 +663,7 @@ static int check_exec(const char *path)
 	return 0;
 }
 
-int wg_uapi_find_command(const char *cmd, char *out, size_t outlen)
+int wg_uapi_find_command(const char *cmd, char *ret_path, size_t path_size)
 {
 	const char *path, *p, *colon;
 	char cand[PATH_MAX];
@@ -675,8 +675,8 @@ int wg_uapi_find_command(const char *cmd, char *out, size_t outlen)
 	if (strchr(cmd, '/')) {
 		if (check_exec(cmd) < 0)
 			return -ENOENT;
-		n = snprintf(out, outlen, "%s", cmd);
-		return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+		n = snprintf(ret_path, path_size, "%s", cmd);
+		return n < 0 || (size_t)n >= path_size ? -ENAMETOOLONG : 0;
 	}
 	path = secure_getenv("PATH");
 	if (!path || !*path)
@@ -687,8 +687,8 @@ int wg_uapi_find_command(const char *cmd, char *out, size_t outlen)
 		/* An empty PATH element means the current directory: never for a root daemon. */
 		n = dlen ? snprintf(cand, sizeof(cand), "%.*s/%s", (int)dlen, p, cmd) : -1;
 		if (n > 0 && (size_t)n < sizeof(cand) && check_exec(cand) == 0) {
-			n = snprintf(out, outlen, "%s", cand);
-			return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+			n = snprintf(ret_path, path_size, "%s", cand);
+			return n < 0 || (size_t)n >= path_size ? -ENAMETOOLONG : 0;
 		}
 		if (!*colon)
 			return -ENOENT;

@@ -27,16 +27,16 @@ int wg_uapi_parse_get(const char *buf, size_t len, struct wg_device *ret);
 /* A set reply: exactly "errno=N\n\n". Returns 0, -|N|, or -EPROTO. */
 int wg_uapi_parse_set_reply(const char *buf, size_t len);
 /*
- * Appends the set request for a change set from wg_diff() to out. The private key line is a
- * secret: out must be released with buf_free(), which wipes it.
+ * Appends the set request for a change set from wg_diff() to ret_request. The private key line is a
+ * secret: ret_request must be released with buf_free(), which wipes it.
  */
-int wg_uapi_build_set(const struct wg_device *changes, struct buf *out);
+int wg_uapi_build_set(const struct wg_device *changes, struct buf *ret_request);
 /* "1.2.3.4:51871" or "[2001:db8::1]:51871", numeric only; a v4-mapped v6 address is unmapped. */
 int wg_uapi_parse_endpoint(const char *s, size_t len, struct ip_addr *ret_addr, uint16_t *ret_port);
 /*
  * Resolves cmd like execvp(3) would: a name with '/' must be an executable file, else the
  * first executable in $PATH. -ENOENT when not found, -ENAMETOOLONG when it does not fit.
  */
-int wg_uapi_find_command(const char *cmd, char *out, size_t outlen);
+int wg_uapi_find_command(const char *cmd, char *ret_path, size_t path_size);
 
 #endif
