@@ -3,7 +3,6 @@
  * Pure builders and parsers first, then the socket layer, then wg_backend_kernel.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
