@@ -68,7 +68,8 @@ struct run {
 	struct state st;
 	struct s3_client s3;
 	struct s3_listing listing;
-	bool bucket_failed; /* exit 75 at the end: we ran from the cache */
+	bool bucket_failed;   /* exit 75 at the end: we ran from the cache */
+	bool metadata_failed; /* exit 75 at the end: a boot run from the cached metadata */
 	bool own_listed;
 	char own_listed_etag[S3_ETAG_MAX];
 	time_t own_listed_modified;
@@ -289,18 +290,22 @@ static void fetch_metadata(struct run *run)
 		die(run, EX_CONFIG,
 		    "cannot tell the cloud from DMI sys_vendor; set provider to one of %s",
 		    md_provider_names(names, sizeof(names)));
-	/* a refresh must not hang on a metadata service that is gone: the cache knows the
-	 * answer (DESIGN.md 7, "metadata unreachable at refresh: keep last values") */
-	if (run->opt.mode != RUN_MODE_BOOT && run->st.has_metadata &&
-	    run->cfg.metadata_timeout > 10)
+	/* with a cache, no run waits long for a metadata service that is gone: the cache knows
+	 * the answer and the refresh timer asks again (DESIGN.md 7) */
+	if (run->st.has_metadata && run->cfg.metadata_timeout > 10)
 		run->cfg.metadata_timeout = 10;
 	r = prov->fetch(&run->cfg, &run->md, err, sizeof(err));
-	if (r < 0 && run->opt.mode != RUN_MODE_BOOT && run->st.has_metadata) {
-		log_warnx("metadata (%s): %s; keeping the last values", prov->name, err);
-		run->md = run->st.metadata;
-	} else if (r < 0) {
+	if (r < 0 && !run->st.has_metadata)
 		die(run, EX_UNAVAILABLE, "metadata (%s): %s", prov->name,
 		    err[0] ? err : strerror(-r));
+	if (r < 0) {
+		/* never tear the mesh down for it: bring it up from the last values */
+		log_warnx("metadata (%s): %s; %s", prov->name, err[0] ? err : strerror(-r),
+			  run->opt.mode == RUN_MODE_BOOT
+				  ? "the mesh from the cached metadata, the refresh timer retries"
+				  : "keeping the last values");
+		run->md = run->st.metadata;
+		run->metadata_failed = run->opt.mode == RUN_MODE_BOOT;
 	}
 	md_apply_overrides(&run->cfg, &run->md);
 	log_debug("metadata: provider %s id '%s' name '%s' region '%s'", run->md.provider,
@@ -1468,7 +1473,8 @@ int main(int argc, char **argv)
 	build_mesh(&run);
 	if (run.opt.dry_run) {
 		print_dry_run(&run);
-		r = run.bucket_failed ? EX_TEMPFAIL : EX_OK; /* the mesh shown is the cache's */
+		r = run.bucket_failed || run.metadata_failed ? EX_TEMPFAIL
+							     : EX_OK; /* from the cache */
 		run_free(&run);
 		return r;
 	}
@@ -1481,7 +1487,7 @@ int main(int argc, char **argv)
 			  "bucket's time",
 			  run.s3.clock_offset);
 	print_summary(&run);
-	r = run.bucket_failed ? EX_TEMPFAIL : EX_OK;
+	r = run.bucket_failed || run.metadata_failed ? EX_TEMPFAIL : EX_OK;
 out:
 	run_free(&run);
 	if (lock_fd >= 0)

@@ -12,6 +12,9 @@
 #   rotate     --rotate-key, one refresh everywhere, 30/30 again
 #   outage     radosgw stopped: refresh keeps the mesh and exits 75; a reboot-like restart
 #              (wg0 deleted, wireguard-go gone) brings it back from the cache, exit 75
+#   md-down    the metadata services of l3 and v3 stopped too: a boot run keeps wg0 as it is
+#              (same peers, no set, no re-handshake), a reboot-like restart brings it back from
+#              the cached metadata and peers; both exit 75 with one warning naming the service
 # Prints "ok <check>" / "FAIL <check>"; exits non-zero on any failure.
 set -eu
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)"; exit 77; }
@@ -285,6 +288,46 @@ done
 [ $rb_ok = 1 ] && ok "reboot-like restart (wg0 deleted, wireguard-go gone) with the bucket down: exit 75, 5 peers from the cache" ||
 	fail "restart from cache"
 ping_ok "30/30 after the restart from the cache" "$NODES"
+
+# --- md-down: the metadata services of l3 and v3 stopped as well (a reboot while the cloud's
+# metadata service is out): with a cache that is no reason to tear the mesh down
+for n in l3 v3; do kill "$(cat "$ST/pids/metadata-$n")"; done
+for n in l3 v3; do
+	for _ in $(seq 50); do on "$n" curl -s -o /dev/null --max-time 1 http://169.254.169.254/ || break; sleep 0.1; done
+done
+md_ok=1
+for n in l3 v3; do
+	on "$n" wg show wg0 latest-handshakes | sort >"$ST/hs-$n-before"
+	rc=0
+	run_node "$n" md-down || rc=$?
+	on "$n" wg show wg0 latest-handshakes | sort >"$ST/hs-$n-after"
+	warn=$(grep -c "^clique-boot: metadata ($(cloud_of "$n")): .*; the mesh from the cached metadata, the refresh timer retries$" "$ST/logs/run-$n-md-down.log" || true)
+	if [ $rc != 75 ] || [ "$warn" != 1 ] ||
+		! summary_of "$n" md-down | grep -q 'peers=5 .*units_written=0 wg_set=0 link_changed=0 bucket=unreachable' ||
+		[ "$(wc -l <"$ST/hs-$n-after")" != 5 ] || ! cmp -s "$ST/hs-$n-before" "$ST/hs-$n-after"; then
+		echo "  $n: exit $rc, $warn warning lines, $(wc -l <"$ST/hs-$n-after") peers"
+		show_logs "$n-md-down"
+		md_ok=0
+	fi
+done
+[ $md_ok = 1 ] && ok "metadata and bucket down, boot run on l3 and v3: exit 75, one warning, wg0 keeps its 5 peers, no set, no re-handshake" ||
+	fail "boot run with the metadata service down"
+rb_ok=1
+for n in l3 v3; do
+	on "$n" ip link del wg0
+	for _ in $(seq 50); do
+		[ -z "$(on "$n" ls /run/wireguard)" ] && break
+		sleep 0.1
+	done
+	rc=0
+	run_node "$n" md-reboot || rc=$?
+	[ $rc = 75 ] && summary_of "$n" md-reboot | grep -q 'peers=5 .*bucket=unreachable' &&
+		grep -q "metadata ($(cloud_of "$n")): .*the mesh from the cached metadata" "$ST/logs/run-$n-md-reboot.log" ||
+		{ echo "  $n: exit $rc"; show_logs "$n-md-reboot"; rb_ok=0; }
+done
+[ $rb_ok = 1 ] && ok "reboot-like restart with metadata and bucket down: exit 75, wg0 back with 5 peers from the cache" ||
+	fail "restart with the metadata service down"
+ping_ok "30/30 with metadata services and the bucket down" "$NODES"
 
 echo "# $fails failed checks"
 [ $fails = 0 ]
