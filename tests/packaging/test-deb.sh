@@ -105,9 +105,17 @@ run clique-boot --dry-run >"$d/unconfigured" 2>&1 && echo 0 >"$d/unconfigured.rc
 SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no --root="$d/root" \
 	clique-boot.service clique-refresh.service clique-refresh.timer >"$d/verify" 2>&1 || true
 run man -w clique-boot >"$d/manpath" 2>&1 || true
+# the package leaves networkd's own enablement alone (the boot unit pulls it in): nothing of
+# it changed in the overlay's upper layer
+find "$d/t/up/etc/systemd/system" -name 'systemd-networkd*' 2>/dev/null >"$d/networkd-links"
+# what clique-boot itself writes (key, cache, the networkd units), and a unit that is not ours
+mkdir -p "$d/root/var/lib/clique-boot" "$d/root/etc/systemd/network"
+touch "$d/root/var/lib/clique-boot/private.key" "$d/root/etc/systemd/network/90-clique-wg0.netdev" \
+	"$d/root/etc/systemd/network/90-clique-wg0.network" "$d/root/etc/systemd/network/10-other.network"
 run dpkg --purge clique-boot >"$d/purge.log" 2>&1
-ls -d "$d/root/etc/clique" "$d/root"/etc/systemd/system/*/clique-* 2>/dev/null | sed "s|$d/root||" \
-	>"$d/after-purge" || true
+ls -d "$d/root/etc/clique" "$d/root"/etc/systemd/system/*/clique-* "$d/root/var/lib/clique-boot" \
+	"$d/root"/etc/systemd/network/90-clique-* 2>/dev/null | sed "s|$d/root||" >"$d/after-purge" || true
+[ -f "$d/root/etc/systemd/network/10-other.network" ] && echo kept >"$d/other-unit"
 # cloud-init's order (cloud-config/*.yaml): write_files puts clique.conf in place first, then
 # the package is installed with --force-confold, without a terminal
 mkdir -p "$d/root/etc/clique"
@@ -159,7 +167,14 @@ if [ -s "$d/after-purge" ]; then
 	cat "$d/after-purge"
 	fail "purge leaves files behind"
 else
-	ok "dpkg --purge removes /etc/clique and the enable symlinks"
+	ok "dpkg --purge removes /etc/clique, the enable symlinks, /var/lib/clique-boot and 90-clique-wg0.netdev/.network"
+fi
+check "dpkg --purge keeps networkd units that are not clique-boot's" grep -qx kept "$d/other-unit"
+if [ -s "$d/networkd-links" ]; then
+	cat "$d/networkd-links"
+	fail "the maintainer scripts changed systemd-networkd's enablement"
+else
+	ok "systemd-networkd's enablement untouched (clique-boot.service pulls it in: Wants=)"
 fi
 
 if grep -qx 'bucket_endpoint = http://192.0.2.1:7480' "$d/confold"; then
