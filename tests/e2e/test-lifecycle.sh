@@ -272,16 +272,21 @@ done
 [ $out_ok = 1 ] && ok "radosgw down: refresh exits 75 on 6 nodes and keeps all 5 peers (no set)" ||
 	fail "outage refresh"
 ping_ok "30/30 with the bucket down" "$NODES"
-rb_ok=1
-for n in l2 v2; do
-	on "$n" ip link del wg0
+# a reboot-like restart of node $1 as run $2: wg0 deleted (wireguard-go goes with it), then a
+# boot run; sets rc
+restart_node() {
+	on "$1" ip link del wg0
 	for _ in $(seq 50); do
-		[ -z "$(on "$n" ls /run/wireguard)" ] && break
+		[ -z "$(on "$1" ls /run/wireguard)" ] && break
 		sleep 0.1
 	done
-	[ -z "$(on "$n" ls /run/wireguard)" ] || { echo "  $n: wireguard-go still there"; rb_ok=0; }
+	[ -z "$(on "$1" ls /run/wireguard)" ] || { echo "  $1: wireguard-go still there"; rb_ok=0; }
 	rc=0
-	run_node "$n" reboot || rc=$?
+	run_node "$1" "$2" || rc=$?
+}
+rb_ok=1
+for n in l2 v2; do
+	restart_node "$n" reboot
 	[ $rc = 75 ] && summary_of "$n" reboot | grep -q 'peers=5 .*bucket=unreachable' ||
 		{ echo "  $n: exit $rc"; show_logs "$n-reboot"; rb_ok=0; }
 done
@@ -314,13 +319,7 @@ done
 	fail "boot run with the metadata service down"
 rb_ok=1
 for n in l3 v3; do
-	on "$n" ip link del wg0
-	for _ in $(seq 50); do
-		[ -z "$(on "$n" ls /run/wireguard)" ] && break
-		sleep 0.1
-	done
-	rc=0
-	run_node "$n" md-reboot || rc=$?
+	restart_node "$n" md-reboot
 	[ $rc = 75 ] && summary_of "$n" md-reboot | grep -q 'peers=5 .*bucket=unreachable' &&
 		grep -q "metadata ($(cloud_of "$n")): .*the mesh from the cached metadata" "$ST/logs/run-$n-md-reboot.log" ||
 		{ echo "  $n: exit $rc"; show_logs "$n-md-reboot"; rb_ok=0; }
