@@ -96,7 +96,8 @@ run dpkg -i /tmp/clique-boot.deb >"$d/install.log" 2>&1
 cp "$d/root/tmp/calls" "$d/calls.install" 2>/dev/null || : >"$d/calls.install"
 stat -c '%a %U:%G %n' "$d/root/usr/sbin/clique-boot" "$d/root/etc/clique" \
 	"$d/root/etc/clique/clique.conf" "$d/root"/lib/systemd/system/clique-*.* \
-	"$d/root/usr/share/man/man8/clique-boot.8.gz" | sed "s|$d/root||" >"$d/modes"
+	"$d/root/usr/share/man/man8/clique-boot.8.gz" \
+	"$d/root/usr/lib/systemd/networkd.conf.d/clique-boot-networkd.conf" | sed "s|$d/root||" >"$d/modes"
 (cd "$d/root/etc/systemd/system" && find . -name 'clique-*' -printf '%p -> %l\n' | sort) >"$d/links"
 run dpkg-query -W -f='${Conffiles}\n' clique-boot >"$d/conffiles"
 run clique-boot --version >"$d/version" 2>&1 || true
@@ -139,6 +140,8 @@ check "/etc/clique 700, clique.conf 600 (secrets)" \
 for u in clique-boot.service clique-refresh.service clique-refresh.timer; do
 	check "/lib/systemd/system/$u 644" want_mode "644 root:root" "/lib/systemd/system/$u"
 done
+check "networkd.conf.d drop-in 644 (foreign routing policy rules kept)" \
+	want_mode "644 root:root" /usr/lib/systemd/networkd.conf.d/clique-boot-networkd.conf
 check "man page installed" grep -q 'clique-boot.8.gz' "$d/manpath"
 check "installed binary runs: $(cat "$d/version")" grep -q '^clique-boot ' "$d/version"
 check "/etc/clique/clique.conf is a conffile" grep -q '^ */etc/clique/clique.conf [0-9a-f]\{32\}' \

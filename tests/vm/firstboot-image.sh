@@ -13,6 +13,10 @@
 # image has: networkd enabled, an empty machine-id (first boot), DHCP on the first NIC, cloud-init
 # restricted to NoCloud with the vendor's mirror kept, plus the test's agent unit, which runs
 # whatever /guest.sh the 9p share holds (so changing the checks does not rebuild the image).
+# FB_VARIANT=ifupdown (test-firstboot.sh's linode VM) is configured like Linode's Debian 12
+# image instead: the NICs by ifupdown (/etc/network/interfaces: DHCP on the first, the
+# public addresses static on the second, plus a policy rule and a route of their own) and
+# systemd-networkd disabled, as Linode ships it; cached beside the other (firstboot-ifupdown/).
 # The cache key is this file's content + the .deb's Depends: editing either rebuilds (~4 min).
 # No loop device and no mount of the image: mkfs.ext4 -d copies the tree in.
 set -u
@@ -23,6 +27,7 @@ FB_PKGS=systemd,systemd-sysv,udev,kmod,iproute2,dbus,cloud-init,python3-cffi-bac
 # the address of the test's mirror and bucket as the VMs see them (test-firstboot.sh's hub)
 FB_HUB=${FB_HUB:-192.0.2.1}
 FB_MIRROR_PORT=${FB_MIRROR_PORT:-8080}
+FB_VARIANT=${FB_VARIANT:-networkd}
 
 fb_log() { awk -v a="$VM_T0" -v b="$EPOCHREALTIME" -v m="$*" 'BEGIN{printf "# [%5.1fs] %s\n", b-a, m}'; }
 
@@ -35,8 +40,9 @@ fb_image() {
 	local deb=$1 deps stamp top dir
 	VM_CACHE=${VM_CACHE:-/var/cache/clique-vm}
 	top=$VM_CACHE/firstboot
+	[ "$FB_VARIANT" = networkd ] || top=$VM_CACHE/firstboot-$FB_VARIANT
 	deps=$(fb_deb_deps "$deb" | tr '\n' ' ')
-	stamp=$( (cat "${BASH_SOURCE[0]}"; echo "$deps $FB_HUB $FB_MIRROR_PORT") | md5sum | cut -c1-12)
+	stamp=$( (cat "${BASH_SOURCE[0]}"; echo "$deps $FB_HUB $FB_MIRROR_PORT $FB_VARIANT") | md5sum | cut -c1-12)
 	dir=$top/$stamp
 	# shellcheck disable=SC2034 # for the caller
 	FB_IMG=$dir/disk.img FB_KERNEL=$dir/vmlinuz FB_INITRD=$dir/initrd.img FB_MIRROR=$dir/mirror
@@ -56,17 +62,19 @@ fb_image() {
 }
 
 fb_build() {
-	local dir=$1 deps=$2 mirror r tmp
+	local dir=$1 deps=$2 mirror r tmp pkgs
 	mirror=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)}
 	[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
 	[ -n "$mirror" ] || { echo "firstboot: set MIRROR to a Debian mirror URL" >&2; return 1; }
 	rm -rf "$dir"
 	mkdir -p "$dir" "$VM_CACHE/firstboot-debcache"
-	tmp=$(mktemp -d "$VM_CACHE/firstboot/tmp.XXXXXX")
+	tmp=$(mktemp -d "$(dirname "$dir")/tmp.XXXXXX")
 	r=$tmp/rootfs
-	fb_log "debootstrap bookworm (minbase + systemd, cloud-init, kernel) from $mirror"
+	pkgs=$FB_PKGS
+	[ "$FB_VARIANT" = ifupdown ] && pkgs=$pkgs,ifupdown,isc-dhcp-client
+	fb_log "debootstrap bookworm (minbase + systemd, cloud-init, kernel; $FB_VARIANT) from $mirror"
 	if ! debootstrap --variant=minbase --cache-dir="$VM_CACHE/firstboot-debcache" \
-		--include=$FB_PKGS bookworm "$r" "$mirror" >"$tmp/debootstrap.log" 2>&1; then
+		--include="$pkgs" bookworm "$r" "$mirror" >"$tmp/debootstrap.log" 2>&1; then
 		tail -30 "$tmp/debootstrap.log"
 		[ -f "$r/debootstrap/debootstrap.log" ] && tail -30 "$r/debootstrap/debootstrap.log"
 		rm -rf "$tmp"
@@ -144,7 +152,6 @@ fb_customise() {
 	echo debian >"$r/etc/hostname"
 	echo 'LABEL=root / ext4 defaults 0 1' >"$r/etc/fstab"
 	chroot "$r" passwd -d root >/dev/null # a root console for debugging (serial-getty is masked)
-	chroot "$r" systemctl enable systemd-networkd.service >/dev/null 2>&1
 	# serial-getty hangs up ttyS0 under the agent's writes (tier 3 pitfall 4)
 	chroot "$r" systemctl mask serial-getty@ttyS0.service >/dev/null 2>&1
 	mkdir -p "$r/etc/systemd/system/systemd-networkd-wait-online.service.d"
@@ -153,28 +160,10 @@ fb_customise() {
 ExecStart=
 ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=60
 EOF
-	# The provider's network: the first NIC by DHCP (qemu's slirp, the way to the metadata
-	# service, the mirror and the bucket); the public NIC's address is the VM's own, given
-	# by MAC as a cloud's network helper does (test-firstboot.sh's fb_mac/fb_pub).
-	cat >"$r/etc/systemd/network/10-vm-eth0.network" <<'EOF'
-[Match]
-Name=eth0
-[Network]
-DHCP=ipv4
-EOF
-	local i
-	for i in 1 2; do
-		cat >"$r/etc/systemd/network/10-vm-pub$i.network" <<EOF
-[Match]
-MACAddress=52:54:00:cb:00:0$i
-[Network]
-Address=203.0.113.1$i/24
-Address=192.168.130.1$i/17
-Address=2001:db8:113::1$i/64
-IPv6AcceptRA=no
-LinkLocalAddressing=ipv6
-EOF
-	done
+	case $FB_VARIANT in
+	ifupdown) fb_net_ifupdown "$r" ;;
+	*) fb_net_networkd "$r" ;;
+	esac
 	# the cloud vendor's cloud-init settings: NoCloud only, no network rendering (the units
 	# above rule), its mirror kept (cloud-init would otherwise render deb.debian.org into
 	# sources.list), no locale module (minbase has no locales: tier 3 pitfall 2)
@@ -199,7 +188,7 @@ EOF
 	cat >"$r/etc/systemd/system/clique-vm-agent.service" <<'EOF'
 [Unit]
 Description=clique-boot VM test agent (9p share)
-After=systemd-networkd.service
+After=systemd-networkd.service networking.service
 [Service]
 Type=simple
 ExecStart=/usr/local/sbin/clique-vm-agent
@@ -208,4 +197,61 @@ StandardOutput=journal+console
 WantedBy=multi-user.target
 EOF
 	chroot "$r" systemctl enable clique-vm-agent.service >/dev/null 2>&1
+}
+
+# The provider's network by networkd: the first NIC by DHCP (qemu's slirp, the way to the
+# metadata service, the mirror and the bucket); the public NIC's address is the VM's own,
+# given by MAC as a cloud's network helper does (test-firstboot.sh's mac_pub/wan/lan).
+fb_net_networkd() {
+	local r=$1 i
+	chroot "$r" systemctl enable systemd-networkd.service >/dev/null 2>&1
+	cat >"$r/etc/systemd/network/10-vm-eth0.network" <<'EOF'
+[Match]
+Name=eth0
+[Network]
+DHCP=ipv4
+EOF
+	for i in 1 2; do
+		cat >"$r/etc/systemd/network/10-vm-pub$i.network" <<EOF
+[Match]
+MACAddress=52:54:00:cb:00:0$i
+[Network]
+Address=203.0.113.1$i/24
+Address=192.168.130.1$i/17
+Address=2001:db8:113::1$i/64
+IPv6AcceptRA=no
+LinkLocalAddressing=ipv6
+EOF
+	done
+}
+
+# As Linode's Debian 12 image: ifupdown (networking.service) and systemd-networkd installed
+# but disabled; the addresses of test-firstboot.sh's linode VM (index 1) written statically as
+# Linode's Network Helper does, plus what an operator's own ifupdown config may hold and
+# networkd must leave alone: a policy rule and a route in a table of their own.
+fb_net_ifupdown() {
+	local r=$1
+	chroot "$r" systemctl disable systemd-networkd.service systemd-networkd.socket \
+		systemd-networkd-wait-online.service >/dev/null 2>&1
+	chroot "$r" systemctl enable networking.service >/dev/null 2>&1
+	cat >"$r/etc/network/interfaces" <<'EOF'
+source /etc/network/interfaces.d/*
+
+auto lo
+iface lo inet loopback
+
+auto eth0
+iface eth0 inet dhcp
+
+auto eth1
+iface eth1 inet static
+	address 203.0.113.11/24
+	up ip addr add 192.168.130.11/17 dev eth1
+	up ip rule add from 192.168.130.11 table 130 priority 1300
+	up ip route add 192.168.0.0/17 dev eth1 table 130
+
+iface eth1 inet6 static
+	address 2001:db8:113::11/64
+	accept_ra 0
+EOF
 }

@@ -7,7 +7,10 @@
 # this test put in a bucket as a public object (README's quick start), and writes the config;
 # clique-boot.service forms the mesh at first boot. Then one VM reboots: wg0 must come back
 # from the networkd units alone with the same key, the mesh must ping again and the refresh
-# timer's next run must change nothing.
+# timer's next run must change nothing. The linode VM boots an image configured like Linode's
+# (ifupdown, networkd disabled: FB_VARIANT=ifupdown) and reboots last, with its metadata
+# service and the bucket unreachable: wg0 must come back from the units with the same peer,
+# ifupdown keep its NICs, and boot not wait for systemd-networkd-wait-online.
 #
 # The network (all of it in namespaces this test makes; nothing leaves the machine):
 #
@@ -142,8 +145,10 @@ EOF
 render() { "$PY" "$TOP/tests/fakes/templatefile.py" "$@"; }
 
 # ------------------------------------------------------------------ image
-fb_image "$DEB" || die "could not build the VM image"
-log "image ready: $FB_IMG"
+FB_VARIANT=ifupdown fb_image "$DEB" || die "could not build the ifupdown VM image"
+LIN_IMG=$FB_IMG LIN_KERNEL=$FB_KERNEL LIN_INITRD=$FB_INITRD
+FB_VARIANT=networkd fb_image "$DEB" || die "could not build the VM image"
+log "images ready: $FB_IMG, $LIN_IMG (linode)"
 
 # ------------------------------------------------------------------ network + services
 ip netns add "$HUB" || die "ip netns add"
@@ -156,6 +161,8 @@ for v in $VMS; do
 	ip netns add "$ns" || die "ip netns add $ns"
 	ip -n "$ns" link set lo up
 	ip -n "$ns" addr add 169.254.169.254/32 dev lo
+	# slirp answers a guest's ping of its gateway (10.0.2.2) with an ICMP datagram socket here
+	ip netns exec "$ns" sysctl -qw net.ipv4.ping_group_range="0 0"
 	ip link add "$P$v" netns "$HUB" type veth peer name eth0 netns "$ns" || die "veth"
 	ip -n "$HUB" link set "$P$v" master br0 up
 	ip -n "$ns" addr add "192.0.2.1$(idx "$v")/24" dev eth0
@@ -186,6 +193,7 @@ for v in $VMS; do
 	metadata_json "$v" >"$d/metadata.json"
 	ip netns exec "$P-$v" "$PY" tests/fakes/metadata.py --provider "$v" --data "$d/metadata.json" \
 		--bind 169.254.169.254 --port 80 --log "$d/metadata.log" >"$d/metadata.out" 2>&1 &
+	echo $! >"$d/metadata.pid"
 	render "cloud-config/$v.yaml" "$d/seed/user-data" "deb_url=$DEB_URL" "deb_sha256=$DEB_SHA256" \
 		"bucket_endpoint=http://$FB_HUB:7480" "bucket=$BUCKET" bucket_region=us-east-1 \
 		"access_key=$ACCESS_KEY" "secret_key=$SECRET_KEY" "mesh_key=$MESH_KEY" \
@@ -201,6 +209,7 @@ SELF_ADDR=$(mesh "$v")
 PEER_ADDR=$(mesh "$pv")
 PEER_WAN=$(wan "$pv")
 PEER_WAN6=$(wan6 "$pv")
+VARIANT=$(case $v in linode) echo ifupdown ;; *) echo networkd ;; esac)
 EOF
 	cp tests/vm/firstboot-guest.sh "$d/share/guest.sh"
 done
@@ -212,19 +221,22 @@ for v in $VMS; do
 done
 
 # ------------------------------------------------------------------ boot
-# vultr is the one that reboots: no -no-reboot for it (its reset keeps the snapshot overlay)
+# both reboot (a reset keeps the snapshot overlay): no -no-reboot
 boot() {
-	local v=$1 i pv smbios noreboot=-no-reboot
+	local v=$1 i pv smbios img=$FB_IMG kernel=$FB_KERNEL initrd=$FB_INITRD
 	i=$(idx "$v")
 	pv=$(peer_of "$v")
-	case $v in linode) smbios=Linode ;; vultr) smbios=Vultr noreboot= ;; esac
+	case $v in
+	linode) smbios=Linode img=$LIN_IMG kernel=$LIN_KERNEL initrd=$LIN_INITRD ;;
+	vultr) smbios=Vultr ;;
+	esac
 	# shellcheck disable=SC2086
 	ip netns exec "$P-$v" timeout "$FB_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 \
-		-nodefaults -nographic -monitor none $noreboot \
+		-nodefaults -nographic -monitor none \
 		-smbios "type=1,manufacturer=$smbios" \
-		-kernel "$FB_KERNEL" -initrd "$FB_INITRD" \
+		-kernel "$kernel" -initrd "$initrd" \
 		-append "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1" \
-		-drive "file=$FB_IMG,format=raw,if=virtio,snapshot=on" \
+		-drive "file=$img,format=raw,if=virtio,snapshot=on" \
 		-drive "file=$WORK/$v/seed.iso,format=raw,if=virtio,readonly=on" \
 		-netdev user,id=n0 -device "virtio-net-pci,netdev=n0,mac=52:54:00:cb:01:0$i,romfile=" \
 		-netdev "dgram,id=n1,local.type=unix,local.path=$WORK/pub-$v.sock,remote.type=unix,remote.path=$WORK/pub-$pv.sock" \
@@ -359,8 +371,26 @@ sed -n '/recheck after/,$p' "$WORK/linode/share/out/boot1.log" | relay linode -
 [ "$(fact linode peer_pub_recheck)" = "$(fact vultr pub_boot2)" ] &&
 	ok "after the reboot: linode's peer is still vultr's public key" || fail "linode's peer key differs after the reboot"
 
+# -- phase 3: linode (the ifupdown image) reboots with its metadata service and the bucket
+# unreachable: its metadata server stopped, its netns' link to the hub (bucket, mirror) down
+kill "$(cat "$WORK/linode/metadata.pid")"
+ip -n "$P-linode" link set eth0 down
+TR=$EPOCHREALTIME
+order linode 2 reboot
+await phase2 600 linode || finish
+relay linode boot2.log
+[ "$(cat "$WORK/linode/share/out/phase2")" = PASS ] || fails=$((fails + 1))
+log "linode rebooted offline and checked ($(since "$TR") s from the order)"
+for v in $VMS; do
+	for f in startup_boot1 chain_boot1 times_boot1 startup_boot2 chain_boot2 times_boot2 reload_before reload_after \
+		restart_without_dropin restart_with_dropin; do
+		[ -n "$(fact "$v" $f)" ] && echo "# $v $f: $(fact "$v" $f)"
+	done
+done
+
 # -- the end: both power off with their verdict
-for v in $VMS; do order "$v" 2 finish; done
+order vultr 2 finish
+order linode 3 finish
 await_exit() { # seconds: both qemus gone
 	local end=$((SECONDS + $1)) v
 	for v in $VMS; do
