@@ -495,6 +495,12 @@ static void open_bucket(struct run *run)
 	if (s3_client_init(&run->s3, &run->cfg) < 0)
 		die(run, EX_CONFIG, "bucket_endpoint: '%s' is not a usable URL",
 		    run->cfg.bucket_endpoint);
+	/* the offset the last run learned: the first request is signed right (no 403 first) */
+	if (run->st.clock_offset && !strcmp(run->st.clock_endpoint, run->s3.endpoint)) {
+		run->s3.clock_offset = run->st.clock_offset;
+		log_debug("bucket clock %+ld s from ours (kept from the last run)",
+			  run->s3.clock_offset);
+	}
 	if (!strncmp(run->cfg.bucket_endpoint, "http://", 7))
 		log_warnx(
 			"bucket_endpoint %s is plain http: bucket traffic is neither encrypted nor "
@@ -962,6 +968,9 @@ static void save_state(struct run *run)
 	run->st.metadata = run->md;
 	run->st.has_metadata = true;
 	run->st.left = false;
+	/* read_bucket started from the kept offset: unchanged unless a Date header moved it */
+	run->st.clock_offset = run->s3.clock_offset;
+	snprintf(run->st.clock_endpoint, sizeof(run->st.clock_endpoint), "%s", run->s3.endpoint);
 	r = state_save(run->state_path, &run->st);
 	if (r < 0)
 		die(run, EX_CANTCREAT, "%s: %s", run->state_path, strerror(-r));
