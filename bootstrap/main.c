@@ -941,6 +941,12 @@ static void apply_device(struct run *run)
 		r = mesh_to_device(&run->cfg, &run->mesh, &want);
 	if (!r)
 		r = wg_diff(live, want, &changes);
+	/* of two nodes adding each other, only the older one initiates (mesh.h) */
+	if (!r)
+		mesh_hold_keepalive(&run->mesh,
+				    run->st.self_created ? run->st.self_created
+							 : (uint64_t)server_now(run),
+				    live, changes);
 	if (!r && !wg_device_is_noop(changes)) {
 		r = be->set(changes);
 		run->wg_sets++;

@@ -312,6 +312,46 @@ fail:
 	return r;
 }
 
+bool mesh_peer_starts(const struct record *self, uint64_t self_created, const struct record *peer)
+{
+	struct ip_addr a;
+
+	if (mesh_choose_endpoint(peer, self, &a) == MESH_PATH_NONE)
+		return false;
+	if (peer->created != self_created)
+		return peer->created < self_created;
+	return memcmp(peer->public_key, self->public_key, KEYS_LEN) < 0;
+}
+
+void mesh_hold_keepalive(const struct mesh *m, uint64_t self_created, const struct wg_device *live,
+			 struct wg_device *changes)
+{
+	size_t i, j = 0, k = 0;
+
+	/* all three sorted by public key: one merge pass */
+	for (i = 0; i < changes->n_peers; i++) {
+		struct wg_peer *c = &changes->peers[i];
+
+		if (c->flags & WG_PEER_REMOVE)
+			continue;
+		while (j < live->n_peers &&
+		       memcmp(live->peers[j].public_key, c->public_key, WG_KEY_LEN) < 0)
+			j++;
+		if (j < live->n_peers &&
+		    !memcmp(live->peers[j].public_key, c->public_key, WG_KEY_LEN))
+			continue;
+		while (k < m->n_peers &&
+		       memcmp(m->peers[k].rec.public_key, c->public_key, KEYS_LEN) < 0)
+			k++;
+		if (k == m->n_peers ||
+		    memcmp(m->peers[k].rec.public_key, c->public_key, KEYS_LEN) ||
+		    !mesh_peer_starts(&m->self, self_created, &m->peers[k].rec))
+			continue;
+		c->flags &= ~WG_PEER_HAS_KEEPALIVE;
+		c->keepalive = 0;
+	}
+}
+
 void mesh_free(struct mesh *m)
 {
 	if (m->peers) {

@@ -2,6 +2,7 @@
 #ifndef CLIQUE_MESH_H
 #define CLIQUE_MESH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -64,6 +65,23 @@ const char *mesh_path_name(enum mesh_path p);
 int mesh_build(const struct config *cfg, const struct record *self, const uint8_t private_key[32],
 	       const uint8_t psk_key[32], const struct mesh_input *in, size_t n, time_t now,
 	       struct mesh *ret);
+/*
+ * Which end of a pair sends the first handshake initiation: the older node (smaller record
+ * `created`, self_created for us; a tie goes to the smaller public key), unless the peer has no
+ * path to us. Two ends that add each other at the same moment (nodes booted in the same second,
+ * refreshes that run together) would otherwise both initiate when persistent keepalive turns on;
+ * each answers the other's initiation and then drops the answer to its own as invalid, and both
+ * wait as responders for a first data packet that neither may send until a retransmission after
+ * REKEY_TIMEOUT (5 s) or the next keepalive (wireguard-go 0.0.20220316 and the kernel alike).
+ */
+bool mesh_peer_starts(const struct record *self, uint64_t self_created, const struct record *peer);
+/*
+ * In a change set from wg_diff(live, mesh_to_device(m)): a peer new on the device that starts
+ * (mesh_peer_starts) is added without persistent keepalive, so we wait for its initiation; the
+ * next run's diff turns keepalive on. Peers already on the device are left alone.
+ */
+void mesh_hold_keepalive(const struct mesh *m, uint64_t self_created, const struct wg_device *live,
+			 struct wg_device *changes);
 /* Desired device: private key, listen port, one peer per mesh peer (PSK, endpoint, keepalive,
  * AllowedIPs = address/32). */
 int mesh_to_device(const struct config *cfg, const struct mesh *m, struct wg_device **ret);
