@@ -915,12 +915,39 @@ static void write_units(struct run *run)
 		die(run, EX_CANTCREAT, "networkd units in %s: %s", dir, strerror(-r));
 }
 
+/*
+ * Peers held back by mesh_hold_keepalive get their keepalive once the peer that starts had a
+ * moment to do so (a LAN or WAN round trip is far below HOLD_MS): with a session, the keepalive
+ * goes over it; without (that peer does not know us yet), our initiation is the only one.
+ */
+#define HOLD_MS 1000
+static int release_held(struct run *run, const struct wg_backend *be, const struct wg_device *want)
+{
+	struct timespec ts = {.tv_sec = HOLD_MS / 1000, .tv_nsec = (HOLD_MS % 1000) * 1000000L};
+	struct wg_device *live = NULL, *changes = NULL;
+	int r;
+
+	nanosleep(&ts, NULL);
+	r = be->get(run->cfg.interface, &live);
+	if (!r)
+		r = wg_diff(live, want, &changes);
+	if (!r && !wg_device_is_noop(changes)) {
+		r = be->set(changes);
+		run->wg_sets++;
+	}
+	wg_device_free(changes);
+	wg_device_free(live);
+	return r;
+}
+
 static void apply_device(struct run *run)
 {
 	const struct wg_backend *be;
 	struct wg_device *live = NULL, *want = NULL, *changes = NULL;
 	struct ip_prefix addr = {.addr = run->cfg.address, .len = run->cfg.network.len};
+	time_t now = server_now(run);
 	bool created = false;
+	size_t held = 0;
 	int r, changed = 0;
 
 	r = wg_backend_open(&run->cfg, &be, &created);
@@ -941,30 +968,34 @@ static void apply_device(struct run *run)
 		r = mesh_to_device(&run->cfg, &run->mesh, &want);
 	if (!r)
 		r = wg_diff(live, want, &changes);
-	/* of two nodes adding each other, only the older one initiates (mesh.h) */
+	/* of two nodes joining together, only one initiates first (mesh.h) */
 	if (!r)
-		mesh_hold_keepalive(&run->mesh,
-				    run->st.self_created ? run->st.self_created
-							 : (uint64_t)server_now(run),
-				    live, changes);
+		held = mesh_hold_keepalive(
+			&run->mesh, run->st.self_created ? run->st.self_created : (uint64_t)now,
+			now, live, changes);
 	if (!r && !wg_device_is_noop(changes)) {
 		r = be->set(changes);
 		run->wg_sets++;
 	}
+	wg_device_free(changes);
+	wg_device_free(live);
+	if (r >= 0) {
+		r = link_configure(run->cfg.interface, run->cfg.mtu, &addr, &changed);
+		if (r < 0) {
+			wg_device_free(want);
+			die(run, EX_UNAVAILABLE, "%s: address, MTU or link state: %s",
+			    run->cfg.interface, strerror(-r));
+		}
+		run->link_changes = changed;
+	}
+	if (r >= 0 && held)
+		r = release_held(run, be, want);
+	wg_device_free(want);
 	if (r < 0) {
 		errno = -r;
 		log_warn("%s: applying the mesh (%s backend)", run->cfg.interface, be->name);
-	}
-	wg_device_free(changes);
-	wg_device_free(want);
-	wg_device_free(live);
-	if (r < 0)
 		die(run, EX_UNAVAILABLE, "%s: the device was not configured", run->cfg.interface);
-	r = link_configure(run->cfg.interface, run->cfg.mtu, &addr, &changed);
-	if (r < 0)
-		die(run, EX_UNAVAILABLE, "%s: address, MTU or link state: %s", run->cfg.interface,
-		    strerror(-r));
-	run->link_changes = changed;
+	}
 }
 
 static void save_state(struct run *run)
