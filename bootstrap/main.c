@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "claim.h"
+#include "clock.h"
 #include "config.h"
 #include "fsutil.h"
 #include "http.h"
@@ -923,11 +924,10 @@ static void write_units(struct run *run)
 #define HOLD_MS 1000
 static int release_held(struct run *run, const struct wg_backend *be, const struct wg_device *want)
 {
-	struct timespec ts = {.tv_sec = HOLD_MS / 1000, .tv_nsec = (HOLD_MS % 1000) * 1000000L};
 	struct wg_device *live = NULL, *changes = NULL;
 	int r;
 
-	nanosleep(&ts, NULL);
+	clock_sleep_ms(HOLD_MS);
 	r = be->get(run->cfg.interface, &live);
 	if (!r)
 		r = wg_diff(live, want, &changes);
