@@ -109,6 +109,13 @@ bench: deps all
 	$(Q)bash tests/bench/run.sh
 .PHONY: bench
 
+# The fleet for ROUNDS rounds of join, rotate, leave, outage under the packaged timer
+# (tests/e2e/test-soak.sh; make check runs one round).
+ROUNDS ?= 20
+soak: deps all
+	$(Q)ROUNDS=$(ROUNDS) bash tests/e2e/test-soak.sh
+.PHONY: soak
+
 # A binary without dynamic dependencies (build-static/clique-boot).
 static: deps
 	$(Q)bash packaging/static/build.sh

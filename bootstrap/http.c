@@ -150,9 +150,11 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *userdata)
 	if (n >= 5 && !strncmp(p, "HTTP/", 5)) {
 		x->resp->etag[0] = '\0';
 		x->resp->date = 0;
+		x->resp->request_id[0] = '\0';
 		return n;
 	}
 	header_value(p, n, "ETag", x->resp->etag, sizeof(x->resp->etag));
+	header_value(p, n, "x-amz-request-id", x->resp->request_id, sizeof(x->resp->request_id));
 	if (header_value(p, n, "Date", date, sizeof(date))) {
 		time_t t = curl_getdate(date, NULL);
 

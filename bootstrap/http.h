@@ -28,8 +28,9 @@ struct http_response {
 	int result;  /* 0 = a status line arrived; else -errno (see http_perform) */
 	long status; /* HTTP status when result == 0 */
 	struct buf body;
-	char etag[128];	 /* ETag header as sent (quotes kept), "" if none */
-	time_t date;	 /* Date header, 0 if none or unparsable */
+	char etag[128];	     /* ETag header as sent (quotes kept), "" if none */
+	time_t date;	     /* Date header, 0 if none or unparsable */
+	char request_id[64]; /* x-amz-request-id header as sent, "" if none or over-long */
 	char error[160]; /* transport error text ("TLS certificate not trusted (...)", curl's) */
 };
 

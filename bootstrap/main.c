@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "claim.h"
+#include "clock.h"
 #include "config.h"
 #include "fsutil.h"
 #include "http.h"
@@ -500,6 +501,12 @@ static void open_bucket(struct run *run)
 	if (s3_client_init(&run->s3, &run->cfg) < 0)
 		die(run, EX_CONFIG, "bucket_endpoint: '%s' is not a usable URL",
 		    run->cfg.bucket_endpoint);
+	/* the offset the last run learned: the first request is signed right (no 403 first) */
+	if (run->st.clock_offset && !strcmp(run->st.clock_endpoint, run->s3.endpoint)) {
+		run->s3.clock_offset = run->st.clock_offset;
+		log_debug("bucket clock %+ld s from ours (kept from the last run)",
+			  run->s3.clock_offset);
+	}
 	if (!strncmp(run->cfg.bucket_endpoint, "http://", 7))
 		log_warnx(
 			"bucket_endpoint %s is plain http: bucket traffic is neither encrypted nor "
@@ -914,12 +921,38 @@ static void write_units(struct run *run)
 		die(run, EX_CANTCREAT, "networkd units in %s: %s", dir, strerror(-r));
 }
 
+/*
+ * Peers held back by mesh_hold_keepalive get their keepalive once the peer that starts had a
+ * moment to do so (a LAN or WAN round trip is far below HOLD_MS): with a session, the keepalive
+ * goes over it; without (that peer does not know us yet), our initiation is the only one.
+ */
+#define HOLD_MS 1000
+static int release_held(struct run *run, const struct wg_backend *be, const struct wg_device *want)
+{
+	struct wg_device *live = NULL, *changes = NULL;
+	int r;
+
+	clock_sleep_ms(HOLD_MS);
+	r = be->get(run->cfg.interface, &live);
+	if (!r)
+		r = wg_diff(live, want, &changes);
+	if (!r && !wg_device_is_noop(changes)) {
+		r = be->set(changes);
+		run->wg_sets++;
+	}
+	wg_device_free(changes);
+	wg_device_free(live);
+	return r;
+}
+
 static void apply_device(struct run *run)
 {
 	const struct wg_backend *be;
 	struct wg_device *live = NULL, *want = NULL, *changes = NULL;
 	struct ip_prefix addr = {.addr = run->cfg.address, .len = run->cfg.network.len};
+	time_t now = server_now(run);
 	bool created = false;
+	size_t held = 0;
 	int r, changed = 0;
 
 	r = wg_backend_open(&run->cfg, &be, &created);
@@ -940,24 +973,34 @@ static void apply_device(struct run *run)
 		r = mesh_to_device(&run->cfg, &run->mesh, &want);
 	if (!r)
 		r = wg_diff(live, want, &changes);
+	/* of two nodes joining together, only one initiates first (mesh.h) */
+	if (!r)
+		held = mesh_hold_keepalive(
+			&run->mesh, run->st.self_created ? run->st.self_created : (uint64_t)now,
+			now, live, changes);
 	if (!r && !wg_device_is_noop(changes)) {
 		r = be->set(changes);
 		run->wg_sets++;
 	}
+	wg_device_free(changes);
+	wg_device_free(live);
+	if (r >= 0) {
+		r = link_configure(run->cfg.interface, run->cfg.mtu, &addr, &changed);
+		if (r < 0) {
+			wg_device_free(want);
+			die(run, EX_UNAVAILABLE, "%s: address, MTU or link state: %s",
+			    run->cfg.interface, strerror(-r));
+		}
+		run->link_changes = changed;
+	}
+	if (r >= 0 && held)
+		r = release_held(run, be, want);
+	wg_device_free(want);
 	if (r < 0) {
 		errno = -r;
 		log_warn("%s: applying the mesh (%s backend)", run->cfg.interface, be->name);
-	}
-	wg_device_free(changes);
-	wg_device_free(want);
-	wg_device_free(live);
-	if (r < 0)
 		die(run, EX_UNAVAILABLE, "%s: the device was not configured", run->cfg.interface);
-	r = link_configure(run->cfg.interface, run->cfg.mtu, &addr, &changed);
-	if (r < 0)
-		die(run, EX_UNAVAILABLE, "%s: address, MTU or link state: %s", run->cfg.interface,
-		    strerror(-r));
-	run->link_changes = changed;
+	}
 }
 
 static void save_state(struct run *run)
@@ -967,6 +1010,9 @@ static void save_state(struct run *run)
 	run->st.metadata = run->md;
 	run->st.has_metadata = true;
 	run->st.left = false;
+	/* read_bucket started from the kept offset: unchanged unless a Date header moved it */
+	run->st.clock_offset = run->s3.clock_offset;
+	snprintf(run->st.clock_endpoint, sizeof(run->st.clock_endpoint), "%s", run->s3.endpoint);
 	r = state_save(run->state_path, &run->st);
 	if (r < 0)
 		die(run, EX_CANTCREAT, "%s: %s", run->state_path, strerror(-r));

@@ -312,6 +312,59 @@ fail:
 	return r;
 }
 
+bool mesh_peer_starts(const struct record *self, uint64_t self_created, const struct record *peer,
+		      time_t now)
+{
+	struct ip_addr a;
+	uint64_t gap;
+
+	if (mesh_choose_endpoint(peer, self, &a) == MESH_PATH_NONE)
+		return false;
+	if (now < 0 || (uint64_t)now > self_created + MESH_JOIN_FRESH_S)
+		return false;
+	gap = peer->created > self_created ? peer->created - self_created
+					   : self_created - peer->created;
+	if (gap > MESH_JOIN_TOGETHER_S)
+		return false;
+	if (peer->created != self_created)
+		return peer->created < self_created;
+	return memcmp(peer->public_key, self->public_key, KEYS_LEN) < 0;
+}
+
+size_t mesh_hold_keepalive(const struct mesh *m, uint64_t self_created, time_t now,
+			   const struct wg_device *live, struct wg_device *changes)
+{
+	size_t i, j = 0, k = 0, held = 0;
+
+	/* all three sorted by public key: one merge pass */
+	for (i = 0; i < changes->n_peers; i++) {
+		struct wg_peer *c = &changes->peers[i];
+
+		if (c->flags & WG_PEER_REMOVE || !c->keepalive)
+			continue;
+		while (j < live->n_peers &&
+		       memcmp(live->peers[j].public_key, c->public_key, WG_KEY_LEN) < 0)
+			j++;
+		if (j < live->n_peers &&
+		    !memcmp(live->peers[j].public_key, c->public_key, WG_KEY_LEN))
+			continue;
+		while (k < m->n_peers &&
+		       memcmp(m->peers[k].rec.public_key, c->public_key, KEYS_LEN) < 0)
+			k++;
+		if (k == m->n_peers ||
+		    memcmp(m->peers[k].rec.public_key, c->public_key, KEYS_LEN) ||
+		    !mesh_peer_starts(&m->self, self_created, &m->peers[k].rec, now))
+			continue;
+		/* an explicit 0, not an omitted keepalive: wireguard-go 0.0.20220316 keeps its
+		 * "keepalive turned on" note (ipcSetPeer.pkaOn, device/uapi.go) from the previous
+		 * peer of the same set and sends a keepalive to a new peer that names none */
+		c->flags |= WG_PEER_HAS_KEEPALIVE;
+		c->keepalive = 0;
+		held++;
+	}
+	return held;
+}
+
 void mesh_free(struct mesh *m)
 {
 	if (m->peers) {

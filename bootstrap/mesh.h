@@ -2,6 +2,7 @@
 #ifndef CLIQUE_MESH_H
 #define CLIQUE_MESH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -64,6 +65,29 @@ const char *mesh_path_name(enum mesh_path p);
 int mesh_build(const struct config *cfg, const struct record *self, const uint8_t private_key[32],
 	       const uint8_t psk_key[32], const struct mesh_input *in, size_t n, time_t now,
 	       struct mesh *ret);
+/*
+ * Two nodes that join together (records created within MESH_JOIN_TOGETHER_S of each other, and we
+ * created ours at most MESH_JOIN_FRESH_S ago: booted in the same second, refreshes that run
+ * together) must not both send the first handshake initiation at the same moment: each answers
+ * the other's initiation, drops the answer to its own as invalid, and both wait as responders
+ * for a first data packet that neither may send until a retransmission after REKEY_TIMEOUT (5 s)
+ * or the next keepalive (seen with wireguard-go 0.0.20220316; the kernel's state machine is the
+ * same). True when peer is the one to start: the older record, a tie to the smaller public key,
+ * and only if the peer has a path to us. A node that rejoins later (reboot, restart from the
+ * cache) is never held back: the others hold a stale session with it and wait for it.
+ */
+#define MESH_JOIN_TOGETHER_S 10
+#define MESH_JOIN_FRESH_S 30
+bool mesh_peer_starts(const struct record *self, uint64_t self_created, const struct record *peer,
+		      time_t now);
+/*
+ * In a change set from wg_diff(live, mesh_to_device(m)): a peer new on the device that starts
+ * (mesh_peer_starts) is added with persistent keepalive 0, which sends nothing, so its
+ * initiation is the first; the caller turns keepalive on a moment later. Data still starts a
+ * handshake at once. Peers already on the device are left alone. Returns how many were held.
+ */
+size_t mesh_hold_keepalive(const struct mesh *m, uint64_t self_created, time_t now,
+			   const struct wg_device *live, struct wg_device *changes);
 /* Desired device: private key, listen port, one peer per mesh peer (PSK, endpoint, keepalive,
  * AllowedIPs = address/32). */
 int mesh_to_device(const struct config *cfg, const struct mesh *m, struct wg_device **ret);

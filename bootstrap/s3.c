@@ -232,23 +232,52 @@ static void response_clear(struct http_response *resp, size_t max)
 	resp->result = -EIO;
 }
 
-/* The <Code> of an S3 <Error> document, "" if none. */
-static void error_code(const struct http_response *resp, char *code, size_t len)
+/* The text of element name (<Code>, <RequestId>) of an S3 <Error> document, "" if none. */
+static void error_field(const struct http_response *resp, const char *name, char *out, size_t len)
 {
+	char open[32], close[32];
 	const char *b, *e;
 
-	code[0] = '\0';
+	out[0] = '\0';
 	if (!resp->body.data)
 		return;
-	b = strstr(resp->body.data, "<Code>");
+	snprintf(open, sizeof(open), "<%s>", name);
+	snprintf(close, sizeof(close), "</%s>", name);
+	b = strstr(resp->body.data, open);
 	if (!b)
 		return;
-	b += 6;
-	e = strstr(b, "</Code>");
+	b += strlen(open);
+	e = strstr(b, close);
 	if (e && (size_t)(e - b) < len && !memchr(b, '<', e - b)) {
-		memcpy(code, b, e - b);
-		code[e - b] = '\0';
+		memcpy(out, b, e - b);
+		out[e - b] = '\0';
 	}
+}
+
+static void error_code(const struct http_response *resp, char *code, size_t len)
+{
+	error_field(resp, "Code", code, len);
+}
+
+/* An id as RGW and AWS make them ("tx00000d1b2f8a3c4e5f6a7-0065f1c2d3-1a2b-default"): what
+ * else the bucket sends there is not logged. */
+static bool request_id_ok(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:");
+
+	return n && !s[n];
+}
+
+/* The request id of a response: the x-amz-request-id header, else the document's <RequestId>. */
+static void request_id(const struct http_response *resp, char *out, size_t len)
+{
+	if (request_id_ok(resp->request_id) && strlen(resp->request_id) < len) {
+		memcpy(out, resp->request_id, strlen(resp->request_id) + 1);
+		return;
+	}
+	error_field(resp, "RequestId", out, len);
+	if (!request_id_ok(out))
+		out[0] = '\0';
 }
 
 /* Every Date header moves our clock to the server's when we are >= 5 min off (aws-sdk-js
@@ -329,7 +358,7 @@ static enum s3_next classify(const struct s3_op *op, const struct http_response 
 
 static void set_last_error(struct s3_client *c, const struct http_response *resp)
 {
-	char code[64];
+	char code[64], id[64];
 
 	if (resp->result < 0) {
 		text_copy(c->last_error, sizeof(c->last_error),
@@ -341,8 +370,9 @@ static void set_last_error(struct s3_client *c, const struct http_response *resp
 		return;
 	}
 	error_code(resp, code, sizeof(code));
-	snprintf(c->last_error, sizeof(c->last_error), "HTTP %ld%s%s", resp->status,
-		 code[0] ? " " : "", code);
+	request_id(resp, id, sizeof(id));
+	snprintf(c->last_error, sizeof(c->last_error), "HTTP %ld%s%s, request %s", resp->status,
+		 code[0] ? " " : "", code, id[0] ? id : "id not sent");
 }
 
 /* One request with retries; 0 when a final response arrived (the caller maps its status). */
@@ -561,6 +591,7 @@ static int list_page(struct s3_client *c, const char *prefix, const char *token,
 		.max_response = S3_LIST_PAGE_MAX,
 	};
 	struct http_response resp;
+	unsigned attempt = 0;
 	size_t n = 0;
 	int r;
 
@@ -571,15 +602,26 @@ static int list_page(struct s3_client *c, const char *prefix, const char *token,
 	q[n++] = (struct sigv4_param){"prefix", prefix};
 	op.n_query = n;
 	c->stats.list++;
-	r = s3_do(c, &op, &resp);
-	if (r >= 0)
-		r = status_errno(resp.status);
-	if (r >= 0)
+	for (;;) {
+		r = s3_do(c, &op, &resp);
+		if (r >= 0)
+			r = status_errno(resp.status);
+		if (r < 0)
+			break;
 		r = s3_list_parse(resp.body.data ? resp.body.data : "", resp.body.len, l,
 				  ret_truncated, ret_next, S3_KEY_MAX);
-	if (r < 0 && !c->last_error[0])
+		if (r >= 0)
+			break;
 		snprintf(c->last_error, sizeof(c->last_error), "bad listing page: %s",
 			 strerror(-r));
+		/* A 200 whose XML was cut (a proxy or a connection that lost the tail under a
+		 * complete-looking length) is a transport fault: asked again like one. */
+		if (r == -ENOMEM || ++attempt >= (c->max_attempts ? c->max_attempts : 1))
+			break;
+		c->stats.retries++;
+		http_response_free(&resp);
+		backoff(c, attempt - 1);
+	}
 	http_response_free(&resp);
 	return r;
 }

@@ -36,7 +36,8 @@ struct s3_client {
 	unsigned max_parallel; /* s3_get_many; default 16 */
 	uint64_t deadline_ms;  /* CLOCK_MONOTONIC ms after which nothing is sent; 0 = none */
 	struct s3_stats stats;
-	char last_error[192]; /* why the last call failed ("403 SignatureDoesNotMatch"), for logs */
+	/* why the last call failed ("HTTP 403 SignatureDoesNotMatch, request tx00...-default") */
+	char last_error[192];
 };
 
 struct s3_object {
@@ -55,7 +56,7 @@ struct s3_get_result {
 	int result; /* 0, -ENOENT (404), -EMSGSIZE (over max), -EIO ... */
 	struct buf body;
 	char etag[S3_ETAG_MAX]; /* unquoted */
-	char error[192];	/* why it failed ("HTTP 403 AccessDenied"), "" on success */
+	char error[192];	/* why it failed (as s3_client.last_error), "" on success */
 };
 
 int s3_client_init(struct s3_client *c, const struct config *cfg);

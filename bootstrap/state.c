@@ -138,6 +138,20 @@ static int parse_cond_put(json_t *c, struct state *st)
 	return r;
 }
 
+static int parse_clock(json_t *c, struct state *st)
+{
+	json_t *s = json_object_get(c, "seconds");
+	json_int_t v;
+
+	if (!json_is_object(c) || !json_is_integer(s))
+		return -EINVAL;
+	v = json_integer_value(s);
+	if (v < -STATE_CLOCK_OFFSET_MAX || v > STATE_CLOCK_OFFSET_MAX)
+		return -EINVAL;
+	st->clock_offset = (long)v;
+	return copy_str(c, "endpoint", st->clock_endpoint, sizeof(st->clock_endpoint), true);
+}
+
 static int parse_peer(json_t *p, struct state *st)
 {
 	char object[RECORD_OBJECT_MAX], etag[S3_ETAG_MAX] = "";
@@ -194,6 +208,9 @@ int state_parse(const char *buf, size_t len, struct state *ret)
 	v = json_object_get(root, "conditional_put");
 	if (!r && v)
 		r = parse_cond_put(v, &st);
+	v = json_object_get(root, "clock_offset");
+	if (!r && v)
+		r = parse_clock(v, &st);
 	v = json_object_get(root, "left");
 	if (!r && v && !json_is_boolean(v))
 		r = -EINVAL;
@@ -275,6 +292,11 @@ static int extras_json(const struct state *st, json_t *root)
 	    json_object_set_new(root, "conditional_put",
 				json_pack("{s:s, s:b}", "bucket", st->cond_put_bucket, "honoured",
 					  st->cond_put == STATE_COND_PUT_HONOURED)) < 0)
+		return -ENOMEM;
+	if (st->clock_offset &&
+	    json_object_set_new(root, "clock_offset",
+				json_pack("{s:s, s:I}", "endpoint", st->clock_endpoint, "seconds",
+					  (json_int_t)st->clock_offset)) < 0)
 		return -ENOMEM;
 	if (st->left && json_object_set_new(root, "left", json_true()) < 0)
 		return -ENOMEM;

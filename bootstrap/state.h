@@ -17,6 +17,7 @@
 #include "../metadata/provider.h"
 
 #define STATE_FILE_MAX (16u << 20)
+#define STATE_CLOCK_OFFSET_MAX (366L * 86400) /* a clock off by more is not kept */
 
 struct state_peer {
 	char object[RECORD_OBJECT_MAX];
@@ -47,6 +48,10 @@ struct state {
 	/* the probe's answer and the bucket it is about ("endpoint/bucket/prefix") */
 	enum state_cond_put cond_put;
 	char cond_put_bucket[512];
+	/* seconds the bucket's clock is ahead of ours, as the last run learned it from Date
+	 * headers, and the bucket_endpoint it is about: the next run signs with it at once */
+	long clock_offset;
+	char clock_endpoint[256];
 	/* --leave ran: --refresh stays away until a plain run joins again */
 	bool left;
 	struct state_peer *peers; /* sorted by object name */

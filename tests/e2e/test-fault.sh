@@ -92,6 +92,17 @@ for fault in reset truncate cut-xml; do
 	fi
 done
 
+# --- a LIST answered 200 with its XML cut, twice: asked again, the third answer is the listing
+proxy_rules "[{\"match\":\"$LIST\",\"fault\":\"cut-xml\",\"count\":2}]"
+timed_run l1 list-cut-twice --refresh
+if [ $RC = 0 ] && [ "$(grep -c 'list-type' "$ST/logs/proxy.log")" = 3 ] &&
+	summary_of l1 list-cut-twice | grep -q 'list=1 .*retries=2 .*bucket=ok'; then
+	ok "LIST cut twice (200, XML half sent): retried, exit 0 ($(summary_of l1 list-cut-twice | grep -o 'list=.*retries=[0-9]*'))"
+else
+	fail "LIST cut twice" "rc=$RC $(summary_of l1 list-cut-twice)"
+	show_log "$ST/logs/run-l1-list-cut-twice.log"
+fi
+
 # --- a bucket that accepts connections and never answers: bucket_timeout ends the run's
 # bucket work (no attempt outlives it, none starts after it), exit 75, the cached mesh stays
 proxy_rules "[{\"match\":\"$LIST\",\"fault\":\"hang\",\"count\":-1}]"
@@ -141,8 +152,39 @@ if command -v faketime >/dev/null && [ -x "$DYN" ]; then
 		show_log "$ST/logs/run-v1-skew.log"
 		cat "$ST/logs/proxy.log"
 	fi
+	# the next run starts from the offset the last one kept in state.json: no 403 at all
+	: >"$ST/logs/proxy.log"
+	skew_rc=0
+	on v1 faketime -f -20m "$DYN" --config "$ST/nodes/v1/clique.conf" --root "$ST/nodes/v1/root" \
+		--refresh >"$ST/logs/run-v1-skew2.log" 2>&1 || skew_rc=$?
+	n403=$(grep -c ' 403$' "$ST/logs/proxy.log")
+	kept=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["clock_offset"]["seconds"])' \
+		"$(node_state v1)/state.json" 2>&1)
+	if [ $skew_rc = 0 ] && [ "$n403" = 0 ] && [ "$kept" -ge 1190 ] 2>/dev/null && [ "$kept" -le 1210 ] &&
+		! grep -q 'clock differs' "$ST/logs/run-v1-skew2.log" &&
+		summary_of v1 skew2 | grep -q 'bucket=ok'; then
+		ok "the next run with the same clock: offset $kept s kept in state.json, no 403, exit 0"
+	else
+		fail "clock offset kept" "rc=$skew_rc 403s=$n403 kept=$kept"
+		show_log "$ST/logs/run-v1-skew2.log"
+		cat "$ST/logs/proxy.log"
+	fi
 else
 	echo "# faketime or $DYN missing: clock skew not tested"
+fi
+
+# --- an error the bucket returns is logged with its status, S3 code and radosgw's request id
+rc=0
+cp "$ST/nodes/l1/clique.conf" "$ST/nodes/l1/clique.conf.good"
+sed -i 's|^secret_key_file = .*|secret_key = wrong-secret-key|' "$ST/nodes/l1/clique.conf"
+run_node l1 badsecret --refresh || rc=$?
+mv "$ST/nodes/l1/clique.conf.good" "$ST/nodes/l1/clique.conf"
+if [ $rc = 75 ] && grep -qE 'listing failed \(HTTP 403 SignatureDoesNotMatch, request tx[0-9a-f]+-[0-9a-f]+-[0-9a-f]+-[a-z]+\)' \
+	"$ST/logs/run-l1-badsecret.log"; then
+	ok "a 403 from radosgw is logged with status, code and request id; exit 75"
+else
+	fail "bucket error logged" "rc=$rc"
+	show_log "$ST/logs/run-l1-badsecret.log"
 fi
 
 # --- boot unit and timer racing: the lock serialises, both exit 0

@@ -11,6 +11,7 @@ struct http_fake_reply {
 	int result;
 	long status;
 	const char *body;
+	const char *request_id;
 };
 
 static struct http_fake_reply replies[HTTP_FAKE_MAX];
@@ -27,8 +28,17 @@ int http_fake_push(int result, long status, const char *body)
 {
 	if (n_replies == HTTP_FAKE_MAX)
 		return -ENOSPC;
-	replies[n_replies++] = (struct http_fake_reply){result, status, body};
+	replies[n_replies++] = (struct http_fake_reply){result, status, body, NULL};
 	return 0;
+}
+
+int http_fake_push_id(long status, const char *body, const char *request_id)
+{
+	int r = http_fake_push(0, status, body);
+
+	if (!r)
+		replies[n_replies - 1].request_id = request_id;
+	return r;
 }
 
 size_t http_fake_count(void)
@@ -68,7 +78,7 @@ void http_global_cleanup(void)
 
 int http_perform(const struct http_request *req, struct http_response *resp)
 {
-	struct http_fake_reply rep = {-ECONNREFUSED, 0, NULL};
+	struct http_fake_reply rep = {-ECONNREFUSED, 0, NULL, NULL};
 	int r;
 
 	memset(resp, 0, sizeof(*resp));
@@ -82,6 +92,8 @@ int http_perform(const struct http_request *req, struct http_response *resp)
 		return rep.result;
 	}
 	resp->status = rep.status;
+	if (rep.request_id)
+		snprintf(resp->request_id, sizeof(resp->request_id), "%s", rep.request_id);
 	if (rep.body) {
 		r = buf_add(&resp->body, rep.body, strlen(rep.body));
 		if (r < 0) {

@@ -13,6 +13,8 @@
 void http_fake_reset(void);
 /* result < 0: a transport error (status ignored); else an HTTP status with body (may be NULL). */
 int http_fake_push(int result, long status, const char *body);
+/* A response whose x-amz-request-id header says request_id. */
+int http_fake_push_id(long status, const char *body, const char *request_id);
 /* Number of requests performed since the last reset. */
 size_t http_fake_count(void);
 /* "PUT http://h/v1/token\nName: value\n..." for request i, "" when out of range. */

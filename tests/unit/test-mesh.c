@@ -354,6 +354,102 @@ static void test_to_device(void)
 	mesh_free(&m);
 }
 
+/*
+ * Node a adds node b to a device that does not have it (a boot run, or the refresh that sees b
+ * join), `age` seconds after a created its record, b's or a's record changed by edit; returns
+ * whether a's change set turns persistent keepalive on for b, i.e. whether a sends a handshake
+ * initiation the moment the set lands.
+ */
+static bool initiates(int a, int b, void (*edit)(struct record *), bool b_on_device, time_t age)
+{
+	struct wg_device *live, *want = NULL, *changes = NULL;
+	struct wg_peer *lp;
+	struct mesh_input in;
+	struct record self;
+	struct config cfg;
+	struct mesh m;
+	uint8_t priv[32];
+	bool on = false;
+
+	config_init(&cfg);
+	cfg.keepalive = 25;
+	memset(&in, 0, sizeof(in));
+	snprintf(in.object, sizeof(in.object), "clique/nodes/%02d", b);
+	seed_record(b, &in.rec);
+	seed_record(a, &self);
+	if (edit)
+		edit(b == 0 ? &in.rec : &self); /* the edit is about node 0 */
+	seed_private(a, priv);
+	live = wg_device_new("wg0");
+	CHECK_INT(mesh_build(&cfg, &self, priv, mk.psk, &in, 1, self.created + age, &m), 0);
+	CHECK_INT(mesh_to_device(&cfg, &m, &want), 0);
+	if (want && b_on_device) {
+		/* b is on the device already, keepalive still off */
+		CHECK_INT(wg_device_add_peer(live, &lp), 0);
+		memcpy(lp->public_key, want->peers[0].public_key, WG_KEY_LEN);
+		memcpy(lp->preshared_key, want->peers[0].preshared_key, WG_KEY_LEN);
+		lp->endpoint = want->peers[0].endpoint;
+		CHECK_INT(wg_peer_add_allowedip(lp, &want->peers[0].allowedips[0]), 0);
+	}
+	CHECK_INT(wg_diff(live, want, &changes), 0);
+	if (changes) {
+		mesh_hold_keepalive(&m, self.created, self.created + age, live, changes);
+		CHECK_INT(changes->n_peers, 1);
+		/* keepalive always said: 25 turns it on, a held 0 is sent as 0 (mesh.c) */
+		CHECK(changes->n_peers && (changes->peers[0].flags & WG_PEER_HAS_KEEPALIVE));
+		on = changes->n_peers && changes->peers[0].keepalive == 25;
+	}
+	wg_device_free(changes);
+	wg_device_free(want);
+	wg_device_free(live);
+	mesh_free(&m);
+	return on;
+}
+
+static void newer(struct record *r)
+{
+	r->created++;
+}
+
+static void much_newer(struct record *r)
+{
+	r->created += MESH_JOIN_TOGETHER_S + 1;
+}
+
+static void private_only(struct record *r)
+{
+	memset(&r->wan, 0, sizeof(r->wan));
+	memset(&r->lan, 0, sizeof(r->lan));
+}
+
+/* Two nodes joining together and adding each other at once: exactly one starts the handshake. */
+static void test_one_end_initiates(void)
+{
+	int a, b;
+
+	for (a = 0; a < SEED_NODES; a++) {
+		for (b = a + 1; b < SEED_NODES; b++) {
+			/* booted in the same second: the smaller public key starts */
+			CHECK_INT(initiates(a, b, NULL, false, 3) + initiates(b, a, NULL, false, 3),
+				  1);
+			/* the same pair a day later (a reboot from the cache): both start */
+			CHECK_INT(initiates(a, b, NULL, false, 86400) +
+					  initiates(b, a, NULL, false, 86400),
+				  2);
+		}
+	}
+	/* the older node starts: node 0 is newer than 1 here, whatever the keys say */
+	CHECK(!initiates(0, 1, newer, false, 3));
+	CHECK(initiates(1, 0, newer, false, 3));
+	/* not together: a new node and an old one both initiate (the old one did not know it) */
+	CHECK(initiates(0, 1, much_newer, false, 3));
+	CHECK(initiates(1, 0, much_newer, false, 3));
+	/* a node nobody can reach (no WAN, no LAN) starts itself, older or not */
+	CHECK(initiates(0, 4, private_only, false, 3));
+	/* a peer already on the device gets its keepalive as always */
+	CHECK(initiates(0, 1, newer, true, 3));
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -366,6 +462,7 @@ int main(void)
 	RUN(test_expiry);
 	RUN(test_edge_inputs);
 	RUN(test_to_device);
+	RUN(test_one_end_initiates);
 	keys_mesh_wipe(&mk);
 	return test_exit();
 }

@@ -31,6 +31,8 @@ static void fill_state(struct state *st)
 	snprintf(st->metadata.region, sizeof(st->metadata.region), "ap-south");
 	addr_parse("198.51.100.11", &st->metadata.wan4);
 	addr_parse("2001:db8::1", &st->metadata.wan6);
+	st->clock_offset = -1200; /* a clock 20 minutes ahead of the bucket's */
+	snprintf(st->clock_endpoint, sizeof(st->clock_endpoint), "http://198.51.100.250:7480");
 	CHECK_INT(state_put_peer(st, "clique/nodes/bb", "e2", 20, "{\"v\":1}", 7), 0);
 	CHECK_INT(state_put_peer(st, "clique/nodes/aa", "e1", 10, "{\"v\":1,\"x\":\"\\n\"}", 16),
 		  0);
@@ -52,6 +54,8 @@ static void test_state_round_trip(void)
 	CHECK(back.has_metadata);
 	CHECK_STR(back.metadata.region, "ap-south");
 	CHECK(addr_equal(&back.metadata.wan6, &st.metadata.wan6));
+	CHECK_INT(back.clock_offset, -1200);
+	CHECK_STR(back.clock_endpoint, "http://198.51.100.250:7480");
 	CHECK_INT(back.n_peers, 2);
 	CHECK_STR(back.peers[0].object, "clique/nodes/aa"); /* kept sorted */
 	CHECK(state_find_peer(&back, "clique/nodes/bb") != NULL);
@@ -75,6 +79,12 @@ static void test_state_rejects(void)
 		"{\"version\":1,\"peers\":[{\"object\":\"a\"}]}",
 		"{\"version\":1,\"self\":{\"object\":\"a\",\"digest\":\"zz\"}}",
 		"{\"version\":1,\"version\":1}",
+		"{\"version\":1,\"clock_offset\":{\"endpoint\":\"http://h\",\"seconds\":31708801}}",
+		"{\"version\":1,\"clock_offset\":{\"endpoint\":\"http://"
+		"h\",\"seconds\":-31708801}}",
+		"{\"version\":1,\"clock_offset\":{\"endpoint\":\"http://h\",\"seconds\":1.5}}",
+		"{\"version\":1,\"clock_offset\":{\"seconds\":60}}",
+		"{\"version\":1,\"clock_offset\":60}",
 		"{\"version\":1,\"metadata\":{\"provider\":\"x\",\"id\":\"1\",\"region\":\"r\","
 		"\"wan4\":\"999.1.1.1\"}}",
 	};

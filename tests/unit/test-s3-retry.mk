@@ -1,0 +1,1 @@
+test-s3-retry_FAKES := tests/fakes/http-fake.c
