@@ -94,7 +94,7 @@ unit:
 	$(Q)BUILD=build-asan SUITES=unit sh tests/check.sh
 .PHONY: unit
 
-# The main job on a local default: a six-node, two-cloud mesh on this machine.
+# The main job on a local default: a 16-node mesh over five (fake) clouds on this machine.
 demo: deps all
 	$(Q)bash tests/e2e/demo.sh
 .PHONY: demo
