@@ -128,7 +128,7 @@ t_wrong_secret() {
 	S3_SECRET_KEY=not-the-secret "$T" list rt/ >/dev/null 2>"$work/err"
 	local rc=$?
 	[ $rc = 1 ] || { echo "exit $rc"; return 1; }
-	grep -q 'Permission denied (HTTP 403 SignatureDoesNotMatch)' "$work/err" || { cat "$work/err"; return 1; }
+	grep -q 'Permission denied (HTTP 403 SignatureDoesNotMatch, request tx[0-9a-f-]*default)' "$work/err" || { cat "$work/err"; return 1; }
 }
 
 t_missing_bucket() {
